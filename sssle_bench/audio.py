@@ -1,0 +1,96 @@
+"""Audio I/O at the edge: reading with clear errors, resampling, exact encoding.
+
+Everything that touches audio files goes through here, so every error names the
+file and every written file is exactly what the levels were computed from.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .errors import SssleError
+
+#: Output formats a recipe may ask for: container -> allowed sample subtypes.
+FORMATS: dict[str, tuple[str, ...]] = {
+    "wav": ("PCM_16", "PCM_24", "FLOAT"),
+    "flac": ("PCM_16", "PCM_24"),
+}
+
+
+def audio_info(path: Path) -> sf._SoundFileInfo:
+    """Header of an audio file; :class:`SssleError` naming the file if it is unreadable or empty."""
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError, OSError) as exc:
+        raise SssleError(f"{path}: unreadable audio file ({exc})") from exc
+    if info.frames == 0:
+        raise SssleError(f"{path}: audio file has zero samples")
+    return info
+
+
+def read_audio(path: Path, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, int]:
+    """Read samples ``[start, stop)`` as float64, shape ``(n, channels)``, and the rate in Hz."""
+    try:
+        data, sr = sf.read(str(path), start=start, stop=stop, dtype="float64", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError, OSError) as exc:
+        raise SssleError(f"{path}: unreadable audio file ({exc})") from exc
+    if data.shape[0] == 0:
+        raise SssleError(f"{path}: audio file has zero samples")
+    return data, int(sr)
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Polyphase resampling along axis 0 (deterministic, no external binary)."""
+    if sr_in == sr_out:
+        return x
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(sr_out, sr_in)
+    return resample_poly(x, ratio.numerator, ratio.denominator, axis=0)
+
+
+def encode(x: np.ndarray, sr: int, fmt: str, subtype: str) -> tuple[bytes, np.ndarray]:
+    """Encode audio to file bytes and return them with the decoded samples.
+
+    The decoded array is what a reader of the written file gets back, so levels
+    computed from it describe the file exactly (quantisation included).
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n,) or (n, channels)]
+        Float audio, full scale 1.0.
+    sr : int
+        Sample rate in Hz.
+    fmt : str
+        Container, a key of :data:`FORMATS`.
+    subtype : str
+        Sample format, one of ``FORMATS[fmt]``.
+
+    Returns
+    -------
+    (bytes, np.ndarray [shape=(n,)] or (n, channels), float64)
+    """
+    buf = io.BytesIO()
+    sf.write(buf, x, sr, format=fmt.upper(), subtype=subtype)
+    data = buf.getvalue()
+    decoded, _ = sf.read(io.BytesIO(data), dtype="float64", always_2d=x.ndim == 2)
+    return data, decoded
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary name and a rename.
+
+    A reader never sees a partial file under the final name, even if the
+    process is killed mid-write.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)

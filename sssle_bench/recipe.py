@@ -1,0 +1,373 @@
+"""Recipes: the TOML description of a dataset, parsed into frozen dataclasses.
+
+A recipe fixes everything that decides a dataset's content: seed, sample rate
+(Hz), duration (s), class vocabulary, salience filter, which UrbanSound8K
+folds and SONYC-Backgrounds split feed each dataset split, mixture counts,
+event distributions in Scaper's tuple vocabulary (``["const", v]``,
+``["choose", [...]]``, ``["uniform", lo, hi]``, ``["normal", mu, sigma]``,
+``["truncnorm", mu, sigma, lo, hi]``), event loudness as absolute integrated
+loudness in LUFS, background conditions (LUFS, or ``"none"``) and the output
+audio format. See ``recipes/waspaa2021.toml`` for an annotated example.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .audio import FORMATS
+from .errors import SssleError
+from .sources.common import class_table
+from .sources.sonyc_backgrounds import SPLITS as BACKGROUND_SPLITS
+
+Dist = tuple[Any, ...]
+
+_DIST_ARITY = {"const": 1, "choose": 1, "uniform": 2, "normal": 2, "truncnorm": 4}
+_COUNT_ARITY = {"ztpoisson": 1, "range": 2}
+_TOP_KEYS = {
+    "name",
+    "version",
+    "seed",
+    "sample_rate",
+    "duration_s",
+    "classes",
+    "salience",
+    "audio_format",
+    "subtype",
+    "conditions",
+    "splits",
+    "events",
+}
+_SPLIT_KEYS = {"folds", "backgrounds", "count"}
+_EVENT_KEYS = {
+    "count",
+    "event_time",
+    "source_time",
+    "event_duration",
+    "loudness_lufs",
+    "pitch_shift",
+    "time_stretch",
+}
+_REQUIRED_EVENT_KEYS = _EVENT_KEYS - {"pitch_shift", "time_stretch"}
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """One dataset split: UrbanSound8K folds, SONYC-Backgrounds split, mixture count."""
+
+    name: str
+    folds: tuple[int, ...]
+    backgrounds: str
+    count: int
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """Foreground-event distributions (Scaper tuples); times in s, loudness in LUFS."""
+
+    count: Dist
+    event_time: Dist
+    source_time: Dist
+    event_duration: Dist
+    loudness_lufs: Dist
+    pitch_shift: Dist | None = None
+    time_stretch: Dist | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A background condition: id (``none``, ``bg-20``...) and background LUFS (None = none)."""
+
+    id: str
+    lufs: float | None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A parsed, validated recipe. ``conditions`` keeps the recipe's order."""
+
+    name: str
+    version: int
+    seed: int
+    sample_rate: int
+    duration_s: float
+    classes: tuple[str, ...]
+    salience: tuple[int, ...]
+    audio_format: str
+    subtype: str
+    splits: tuple[SplitSpec, ...]
+    events: EventSpec
+    conditions: tuple[Condition, ...]
+
+    def split(self, name: str) -> SplitSpec:
+        """The split called ``name``."""
+        for spec in self.splits:
+            if spec.name == name:
+                return spec
+        raise SssleError(f"recipe {self.name!r} has no split {name!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as plain TOML-able data (the resolved form)."""
+        events = {k: list(v) for k, v in asdict(self.events).items() if v is not None}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "seed": self.seed,
+            "sample_rate": self.sample_rate,
+            "duration_s": self.duration_s,
+            "classes": list(self.classes),
+            "salience": list(self.salience),
+            "audio_format": self.audio_format,
+            "subtype": self.subtype,
+            "conditions": ["none" if c.lufs is None else c.lufs for c in self.conditions],
+            "splits": {
+                s.name: {"folds": list(s.folds), "backgrounds": s.backgrounds, "count": s.count}
+                for s in self.splits
+            },
+            "events": events,
+        }
+
+    def to_toml(self) -> str:
+        """The resolved recipe as TOML text; :func:`parse_recipe` reads it back equal."""
+        return dumps_toml(self.to_dict())
+
+    def hash(self) -> str:
+        """sha256 of the resolved recipe's canonical JSON: equal recipes, equal hash."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def condition_id(lufs: float | None) -> str:
+    """``none`` for no background, else ``bg<LUFS>`` (``bg-50``, ``bg0``, ``bg-12.5``)."""
+    return "none" if lufs is None else f"bg{lufs:g}"
+
+
+def load_recipe(path: Path) -> Recipe:
+    """Read and validate a recipe file; :class:`SssleError` lists every problem."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SssleError(f"recipe not found: {path}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SssleError(f"{path}: not valid TOML ({exc})") from exc
+    return parse_recipe(raw, source=str(path))
+
+
+def parse_recipe(raw: dict[str, Any], source: str = "recipe") -> Recipe:
+    """Validate raw TOML data into a :class:`Recipe`, reporting all problems at once."""
+    problems: list[str] = []
+    _unknown(raw, _TOP_KEYS, "", problems)
+    get = _Getter(raw, "", problems)
+    known = set(class_table()["class"])
+    classes = tuple(get.list_of("classes", str))
+    for c in classes:
+        if c not in known:
+            problems.append(f"classes: unknown class {c!r} (known: {', '.join(sorted(known))})")
+    if len(set(classes)) != len(classes):
+        problems.append("classes: listed twice")
+    salience = tuple(get.list_of("salience", int))
+    for s in salience:
+        if s not in (1, 2):
+            problems.append(f"salience: {s} is not 1 (foreground) or 2 (background)")
+    audio_format = get.value("audio_format", str, "wav")
+    subtype = get.value("subtype", str, "PCM_16")
+    if audio_format not in FORMATS:
+        problems.append(f"audio_format: {audio_format!r} is not one of {sorted(FORMATS)}")
+    elif subtype not in FORMATS[audio_format]:
+        problems.append(
+            f"subtype: {subtype!r} not allowed for {audio_format} {FORMATS[audio_format]}"
+        )
+    recipe = Recipe(
+        name=get.value("name", str),
+        version=get.value("version", int, 1),
+        seed=get.value("seed", int),
+        sample_rate=get.positive("sample_rate", int),
+        duration_s=float(get.positive("duration_s", (int, float))),
+        classes=classes,
+        salience=salience,
+        audio_format=audio_format,
+        subtype=subtype,
+        splits=_parse_splits(raw.get("splits"), problems),
+        events=_parse_events(raw.get("events"), problems),
+        conditions=_parse_conditions(raw.get("conditions"), problems),
+    )
+    if problems:
+        raise SssleError(f"{source}: invalid recipe:\n  - " + "\n  - ".join(problems))
+    return recipe
+
+
+class _Getter:
+    """Typed access to one TOML table that records problems instead of raising."""
+
+    def __init__(self, table: dict[str, Any], prefix: str, problems: list[str]):
+        self.table, self.prefix, self.problems = table, prefix, problems
+
+    def value(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        if key not in self.table:
+            if default is ...:
+                self.problems.append(f"{self.prefix}{key}: missing")
+                return None
+            return default
+        v = self.table[key]
+        if not isinstance(v, kind) or isinstance(v, bool):
+            name = kind.__name__ if isinstance(kind, type) else "number"
+            self.problems.append(f"{self.prefix}{key}: expected {name}, got {v!r}")
+            return None
+        return v
+
+    def positive(self, key: str, kind: type | tuple[type, ...]) -> Any:
+        v = self.value(key, kind)
+        if v is not None and v <= 0:
+            self.problems.append(f"{self.prefix}{key}: must be > 0, got {v}")
+        return v
+
+    def list_of(self, key: str, kind: type) -> list[Any]:
+        v = self.value(key, list)
+        if v is None:
+            return []
+        if not v:
+            self.problems.append(f"{self.prefix}{key}: empty")
+        bad = [x for x in v if not isinstance(x, kind) or isinstance(x, bool)]
+        if bad:
+            self.problems.append(f"{self.prefix}{key}: expected {kind.__name__} items, got {bad!r}")
+        return [x for x in v if x not in bad]
+
+
+def _unknown(table: dict[str, Any], allowed: set[str], prefix: str, problems: list[str]) -> None:
+    for key in sorted(set(table) - allowed):
+        problems.append(f"{prefix}{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _parse_splits(raw: Any, problems: list[str]) -> tuple[SplitSpec, ...]:
+    if not isinstance(raw, dict) or not raw:
+        problems.append("splits: missing or empty; add e.g. [splits.train]")
+        return ()
+    specs, owner = [], {}
+    for name, table in raw.items():
+        prefix = f"splits.{name}."
+        if not isinstance(table, dict):
+            problems.append(f"splits.{name}: expected a table")
+            continue
+        _unknown(table, _SPLIT_KEYS, prefix, problems)
+        get = _Getter(table, prefix, problems)
+        folds = tuple(get.list_of("folds", int))
+        for fold in folds:
+            if not 1 <= fold <= 10:
+                problems.append(f"{prefix}folds: fold {fold} is not in 1..10")
+            elif fold in owner:
+                problems.append(f"{prefix}folds: fold {fold} is also used by split {owner[fold]!r}")
+            else:
+                owner[fold] = name
+        backgrounds = get.value("backgrounds", str)
+        if backgrounds is not None and backgrounds not in BACKGROUND_SPLITS:
+            problems.append(
+                f"{prefix}backgrounds: {backgrounds!r} is not one of {BACKGROUND_SPLITS}"
+            )
+        count = get.value("count", int)
+        if count is not None and count <= 0:
+            problems.append(f"{prefix}count: empty split (count must be > 0, got {count})")
+        specs.append(SplitSpec(name=name, folds=folds, backgrounds=backgrounds, count=count))
+    return tuple(specs)
+
+
+def _parse_events(raw: Any, problems: list[str]) -> EventSpec:
+    if not isinstance(raw, dict):
+        problems.append("events: missing table [events]")
+        raw = {}
+    _unknown(raw, _EVENT_KEYS, "events.", problems)
+    for key in sorted(_REQUIRED_EVENT_KEYS - set(raw)):
+        problems.append(f"events.{key}: missing")
+    count = _check_dist(raw.get("count"), "events.count", _COUNT_ARITY, problems)
+    if count and count[0] == "range" and count[1] < 1:
+        problems.append("events.count: a mixture needs at least 1 event (range min >= 1)")
+    if count and count[0] == "ztpoisson" and count[1] <= 0:
+        problems.append("events.count: ztpoisson lambda must be > 0")
+    dists = {
+        key: _check_dist(raw.get(key), f"events.{key}", _DIST_ARITY, problems)
+        for key in sorted(_EVENT_KEYS - {"count"})
+        if key in raw
+    }
+    return (
+        EventSpec(count=count, **dists)
+        if all(k in dists for k in _REQUIRED_EVENT_KEYS - {"count"})
+        else EventSpec(count, (), (), (), ())
+    )
+
+
+def _check_dist(raw: Any, key: str, arity: dict[str, int], problems: list[str]) -> Dist | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not raw or raw[0] not in arity:
+        problems.append(
+            f"{key}: expected [name, ...] with name one of {sorted(arity)}, got {raw!r}"
+        )
+        return None
+    name, args = raw[0], raw[1:]
+    if len(args) != arity[name]:
+        problems.append(f"{key}: {name!r} takes {arity[name]} parameter(s), got {len(args)}")
+        return None
+    if name == "choose":
+        if not isinstance(args[0], list):
+            problems.append(f"{key}: 'choose' takes a list of values")
+            return None
+        return (name, list(args[0]))
+    if not all(isinstance(a, int | float) and not isinstance(a, bool) for a in args):
+        problems.append(f"{key}: parameters must be numbers, got {args!r}")
+        return None
+    if name == "uniform" and args[0] > args[1]:
+        problems.append(f"{key}: uniform min {args[0]} > max {args[1]}")
+    if name == "range" and args[0] > args[1]:
+        problems.append(f"{key}: range min {args[0]} > max {args[1]}")
+    if name == "truncnorm" and args[2] > args[3]:
+        problems.append(f"{key}: truncnorm min {args[2]} > max {args[3]}")
+    if name in ("normal", "truncnorm") and args[1] < 0:
+        problems.append(f"{key}: standard deviation must be >= 0")
+    return (name, *args)
+
+
+def _parse_conditions(raw: Any, problems: list[str]) -> tuple[Condition, ...]:
+    if not isinstance(raw, list) or not raw:
+        problems.append('conditions: expected a non-empty list such as ["none", -50, -20, 0]')
+        return ()
+    out = []
+    for item in raw:
+        if item == "none":
+            out.append(Condition(condition_id(None), None))
+        elif isinstance(item, int | float) and not isinstance(item, bool) and math.isfinite(item):
+            out.append(Condition(condition_id(float(item)), float(item)))
+        else:
+            problems.append(f'conditions: {item!r} is neither "none" nor a LUFS number')
+    ids = [c.id for c in out]
+    if len(set(ids)) != len(ids):
+        problems.append("conditions: listed twice")
+    return tuple(out)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def dumps_toml(data: dict[str, Any], prefix: str = "") -> str:
+    """Write nested dicts of scalars and lists as TOML (tables after plain keys)."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for k, v in data.items():
+        if isinstance(v, dict):
+            name = f"{prefix}{k}"
+            if any(not isinstance(x, dict) for x in v.values()):
+                lines += ["", f"[{name}]"]
+            lines.append(dumps_toml(v, prefix=f"{name}.").rstrip("\n"))
+    return "\n".join(line for line in lines) + "\n"

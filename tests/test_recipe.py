@@ -1,0 +1,114 @@
+"""Recipes: the shipped ones parse; every validation error names its key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sssle_bench.errors import SssleError
+from sssle_bench.recipe import condition_id, load_recipe, parse_recipe
+
+from .conftest import REPO
+
+
+def paper_raw() -> dict:
+    return tomllib.loads((REPO / "recipes" / "waspaa2021.toml").read_text())
+
+
+def test_paper_recipe_matches_the_paper():
+    r = load_recipe(REPO / "recipes" / "waspaa2021.toml")
+    assert (r.sample_rate, r.duration_s, r.salience) == (16000, 4.0, (1,))
+    assert r.classes == ("car_horn", "dog_bark", "gun_shot", "jackhammer", "siren")
+    assert [(s.name, s.folds, s.backgrounds, s.count) for s in r.splits] == [
+        ("train", (1, 2, 3, 4, 5, 6), "train", 50000),
+        ("valid", (7, 8), "valid", 10000),
+        ("test", (9, 10), "test", 10000),
+    ]
+    assert r.events.count == ("ztpoisson", 5)
+    assert r.events.event_time == ("uniform", 0.0, 4.0)
+    assert r.events.loudness_lufs == ("uniform", -44.0, -20.0)
+    assert r.events.pitch_shift is None and r.events.time_stretch is None
+    assert [c.id for c in r.conditions] == ["none", "bg-50", "bg-20", "bg0"]
+    assert [c.lufs for c in r.conditions] == [None, -50.0, -20.0, 0.0]
+
+
+def test_toy_has_the_paper_shape():
+    paper = load_recipe(REPO / "recipes" / "waspaa2021.toml")
+    toy = load_recipe(REPO / "recipes" / "toy.toml")
+    assert toy.classes == paper.classes and toy.conditions == paper.conditions
+    assert toy.events == paper.events
+    assert [s.folds for s in toy.splits] == [s.folds for s in paper.splits]
+    assert sum(s.count for s in toy.splits) == 300
+
+
+def test_resolved_toml_round_trips_and_hash_is_stable():
+    r = load_recipe(REPO / "recipes" / "waspaa2021.toml")
+    again = parse_recipe(tomllib.loads(r.to_toml()))
+    assert again == r and again.hash() == r.hash()
+    raw = paper_raw()
+    raw["seed"] += 1
+    assert parse_recipe(raw).hash() != r.hash()
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda r: r.update(colour="blue"), "colour: unknown key"),
+        (lambda r: r["splits"]["train"].update(fold=[1]), "splits.train.fold: unknown key"),
+        (lambda r: r.update(sample_rate="16k"), "sample_rate: expected int, got '16k'"),
+        (lambda r: r.update(duration_s=-1), "duration_s: must be > 0"),
+        (
+            lambda r: r["events"].update(loudness_lufs=["uniform", -20, -44]),
+            "events.loudness_lufs: uniform min -20 > max -44",
+        ),
+        (lambda r: r["events"].update(event_time=["gauss", 0, 1]), "events.event_time: expected"),
+        (lambda r: r["events"].update(count=["range", 3, 1]), "events.count: range min 3 > max 1"),
+        (lambda r: r.update(classes=["car_horn", "cat"]), "classes: unknown class 'cat'"),
+        (lambda r: r["splits"]["valid"].update(count=0), "splits.valid.count: empty split"),
+        (
+            lambda r: r["splits"]["test"].update(folds=[6, 9]),
+            "splits.test.folds: fold 6 is also used by split 'train'",
+        ),
+        (lambda r: r["splits"]["test"].update(folds=[11]), "fold 11 is not in 1..10"),
+        (lambda r: r["splits"]["test"].update(backgrounds="eval"), "splits.test.backgrounds"),
+        (lambda r: r.update(conditions=["none", "loud"]), "conditions: 'loud'"),
+        (lambda r: r.update(subtype="PCM_8"), "subtype: 'PCM_8' not allowed"),
+        (lambda r: r["events"].pop("event_time"), "events.event_time: missing"),
+        (lambda r: r.pop("seed"), "seed: missing"),
+    ],
+)
+def test_validation_names_key_and_problem(edit, message: str):
+    raw = paper_raw()
+    edit(raw)
+    with pytest.raises(SssleError) as info:
+        parse_recipe(raw, source="x.toml")
+    assert message in str(info.value)
+    assert str(info.value).startswith("x.toml: invalid recipe")
+
+
+def test_all_problems_reported_at_once():
+    raw = paper_raw()
+    raw["colour"] = 1
+    raw["classes"] = ["cat"]
+    with pytest.raises(SssleError) as info:
+        parse_recipe(raw)
+    assert "colour: unknown key" in str(info.value) and "unknown class 'cat'" in str(info.value)
+
+
+def test_missing_and_broken_files(tmp_path: Path):
+    with pytest.raises(SssleError, match="recipe not found"):
+        load_recipe(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = ")
+    with pytest.raises(SssleError, match="not valid TOML"):
+        load_recipe(bad)
+
+
+@given(st.one_of(st.none(), st.integers(-90, 20).map(float), st.floats(-90, 20, allow_nan=False)))
+def test_condition_ids_round_trip(lufs):
+    cid = condition_id(lufs)
+    assert cid == "none" if lufs is None else float(cid[2:]) == pytest.approx(lufs, rel=1e-5)
