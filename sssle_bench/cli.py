@@ -119,6 +119,118 @@ def recipe_check(recipe_file: Path) -> None:
     click.echo(f"# recipe hash: {recipe.hash()}")
 
 
+def _default_jobs() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@main.command("generate")
+@click.argument("recipe_file", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Dataset folder to write (resumes an interrupted run of the same recipe).",
+)
+@data_home_option
+@click.option("--jobs", type=int, default=None, help="Worker processes (default: all cores).")
+@click.option(
+    "--shard",
+    default="0/1",
+    show_default=True,
+    help="K/N: render only mixtures with index % N == K (several runs, one --out).",
+)
+@click.option(
+    "--limit",
+    type=int,
+    default=None,
+    help="Only the first N mixtures of each split (identical to a full run's first N).",
+)
+@click.option(
+    "--save-sources",
+    is_flag=True,
+    help="Also write each class's isolated track and the background track.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace a different dataset found in --out.")
+def generate_cmd(
+    recipe_file: Path,
+    out: Path,
+    data_home: Path | None,
+    jobs: int | None,
+    shard: str,
+    limit: int | None,
+    save_sources: bool,
+    overwrite: bool,
+) -> None:
+    """Generate the dataset described by RECIPE_FILE."""
+    from .generate.runner import Shard, generate_dataset
+    from .sources import resolve_data_home
+
+    if limit is not None and limit < 1:
+        raise SssleError("--limit must be >= 1")
+    done = generate_dataset(
+        recipe_file,
+        out,
+        resolve_data_home(data_home),
+        jobs=jobs or _default_jobs(),
+        shard=Shard.parse(shard),
+        limit=limit,
+        save_sources=save_sources,
+        overwrite=overwrite,
+        echo=click.echo,
+    )
+    if done:
+        click.echo(f"dataset complete: {out}")
+
+
+@main.command("verify")
+@click.argument("dataset_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--full", is_flag=True, help="Also recompute every level from the audio.")
+def verify_cmd(dataset_dir: Path, full: bool) -> None:
+    """Check a dataset's files against its manifest (and, with --full, its levels)."""
+    from .generate.check import verify_dataset
+
+    problems = verify_dataset(dataset_dir, full=full)
+    for p in problems:
+        click.echo(p)
+    if problems:
+        raise SssleError(f"{len(problems)} problem(s) in {dataset_dir}")
+    click.echo(f"{dataset_dir}: OK" + (" (levels recomputed from audio)" if full else ""))
+
+
+@main.command("regenerate")
+@click.argument("dataset_dir", type=click.Path(file_okay=False, path_type=Path))
+@data_home_option
+@click.option(
+    "--out",
+    "dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write the rebuilt dataset here.",
+)
+@click.option("--jobs", type=int, default=None, help="Worker processes (default: all cores).")
+def regenerate_cmd(
+    dataset_dir: Path, data_home: Path | None, dest: Path | None, jobs: int | None
+) -> None:
+    """Rebuild a dataset from its JAMS + manifest and check every sha256."""
+    from .generate.check import regenerate_dataset
+    from .sources import resolve_data_home
+
+    problems = regenerate_dataset(
+        dataset_dir,
+        resolve_data_home(data_home),
+        dest=dest,
+        jobs=jobs or _default_jobs(),
+        echo=click.echo,
+    )
+    for p in problems:
+        click.echo(p)
+    if problems:
+        raise SssleError(f"{len(problems)} file(s) differ after regeneration")
+    click.echo(f"{dataset_dir}: every file regenerated bit for bit")
+
+
 @main.command("demo")
 @click.option(
     "--out",

@@ -1,0 +1,225 @@
+"""``verify`` (a dataset against its manifest and its own audio) and ``regenerate``.
+
+``verify_dataset`` checks that every file in the manifest is present with its
+sha256 and that nothing else is there; with ``full`` it also recomputes from
+the audio every level the CSVs state: mixture levels from the mixtures, and,
+when the dataset has isolated sources, each class's level and presence, and
+that tracks plus background sum to the mixture.
+
+``regenerate_dataset`` re-renders every mixture from its JAMS and the source
+data (Scaper's ``generate_from_jams``), rebuilds the CSVs and compares the
+sha256 of every file with the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..audio import atomic_write_bytes, read_audio
+from ..errors import SssleError
+from ..levels import dbfs, dbfs_a, lufs
+from ..recipe import load_recipe
+from .render import render_mixture, sha256
+from .runner import (
+    STATE_DIR,
+    dataset_tables,
+    package_versions,
+    prepare_contexts,
+    run_parallel,
+)
+from .scene import mixture_id, render_scene_from_jams
+
+#: Tolerance (dB) for a level recomputed from audio against the CSV.
+LEVEL_TOLERANCE_DB = 0.01
+#: Tolerance (full scale) for tracks + background against the mixture, after quantisation.
+SUM_TOLERANCE = 1e-3
+
+
+def load_manifest(out: Path) -> dict[str, Any]:
+    """The dataset's manifest; :class:`SssleError` if it is missing or unreadable."""
+    path = Path(out) / "manifest.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SssleError(f"{path} not found: not a complete sssle-bench dataset") from exc
+    except json.JSONDecodeError as exc:
+        raise SssleError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def verify_files(out: Path, manifest: dict[str, Any]) -> Iterator[str]:
+    """Presence and sha256 of every listed file; files on disk that are not listed."""
+    listed = manifest["files"]
+    for rel, expected in listed.items():
+        path = out / rel
+        if not path.is_file():
+            yield f"{rel}: missing"
+        elif sha256(path.read_bytes()) != expected:
+            yield f"{rel}: checksum mismatch"
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out).as_posix()
+        if (
+            path.is_file()
+            and rel not in listed
+            and rel != "manifest.json"
+            and not rel.startswith(STATE_DIR)
+        ):
+            yield f"{rel}: not in the manifest"
+
+
+def _close(a: float, b: float) -> bool:
+    if pd.isna(a) or pd.isna(b):
+        return pd.isna(a) and pd.isna(b)
+    return abs(a - b) <= LEVEL_TOLERANCE_DB or (np.isinf(a) and a == b)
+
+
+def verify_levels(out: Path, split: str) -> Iterator[str]:
+    """Recompute the split's mixture levels (and, with sources, class levels) from audio."""
+    mixes = pd.read_csv(out / "mixtures" / f"{split}.csv")
+    truth = pd.read_csv(out / "ground_truth" / f"{split}.csv")
+    by_pair = {
+        key: frame.set_index("class") for key, frame in truth.groupby(["mixture_id", "condition"])
+    }
+    for row in mixes.itertuples(index=False):
+        mix, sr = read_audio(out / row.audio_path)
+        for column, value in [
+            ("mixture_dbfs", dbfs(mix)),
+            ("mixture_dbfs_a", dbfs_a(mix, sr)),
+            ("mixture_lufs", lufs(mix, sr)),
+        ]:
+            if not _close(getattr(row, column), value):
+                yield (
+                    f"mixtures/{split}.csv: {row.mixture_id} {row.condition} {column} "
+                    f"{getattr(row, column)} but {row.audio_path} reads {value:.4f}"
+                )
+        if "sources_dir" in mixes.columns:
+            yield from _verify_sources(
+                out, split, row, mix, by_pair[(row.mixture_id, row.condition)]
+            )
+
+
+def _verify_sources(
+    out: Path, split: str, row: Any, mix: np.ndarray, sub: pd.DataFrame
+) -> Iterator[str]:
+    """Class levels and presence from the isolated tracks; tracks + background == mixture."""
+    folder = out / row.sources_dir
+    total = np.zeros_like(mix)
+    ext = Path(row.audio_path).suffix
+    for label, t in sub.iterrows():
+        path = folder / f"{label}{ext}"
+        if bool(t["present"]) != path.is_file():
+            state = "exists" if path.is_file() else "is missing"
+            yield (
+                f"ground_truth/{split}.csv: {row.mixture_id} {row.condition} {label} "
+                f"present={t['present']} but {path.relative_to(out)} {state}"
+            )
+            continue
+        if not path.is_file():
+            continue
+        x, sr = read_audio(path)
+        total += x
+        for column, value in [("level_dbfs", dbfs(x)), ("level_dbfs_a", dbfs_a(x, sr))]:
+            if not _close(t[column], value):
+                yield (
+                    f"ground_truth/{split}.csv: {row.mixture_id} {row.condition} {label} "
+                    f"{column} {t[column]} but {path.relative_to(out)} reads {value:.4f}"
+                )
+    bg = folder / f"background{ext}"
+    if bg.is_file():
+        total += read_audio(bg)[0]
+    err = float(np.max(np.abs(total - mix)))
+    if err > SUM_TOLERANCE:
+        yield f"{row.audio_path}: sources + background differ from the mixture by {err:.2e}"
+
+
+def verify_dataset(out: Path, full: bool = False) -> list[str]:
+    """Every problem found in a dataset folder (empty list: the dataset is intact)."""
+    out = Path(out)
+    manifest = load_manifest(out)
+    problems = list(verify_files(out, manifest))
+    if full:
+        for split in manifest["splits"]:
+            problems += list(verify_levels(out, split))
+    return problems
+
+
+def _regen_task(task: tuple[Any, int, str, bool, str | None]) -> dict[str, Any]:
+    """Worker: re-render one mixture from its JAMS; write its files under ``dest`` if given."""
+    ctx, index, jams_text, save_sources, dest = task
+    scene = render_scene_from_jams(ctx, jams_text)
+    sink = (
+        (lambda rel, data: None)
+        if dest is None
+        else (lambda rel, data: atomic_write_bytes(Path(dest) / rel, data))
+    )
+    return render_mixture(ctx, index, scene, sink, save_sources)
+
+
+def regenerate_dataset(
+    out: Path,
+    data_home: Path,
+    *,
+    dest: Path | None = None,
+    jobs: int = 1,
+    echo: Callable[[str], None] = print,
+) -> list[str]:
+    """Re-render a dataset from its JAMS + manifest; return every sha256 mismatch.
+
+    With ``dest`` the rebuilt dataset is also written there. Warns (through
+    ``echo``) when package versions or source files differ from the manifest's.
+    """
+    out = Path(out)
+    manifest = load_manifest(out)
+    current = package_versions()
+    for name, was in manifest["versions"].items():
+        if current.get(name) != was:
+            echo(
+                f"warning: {name} {current.get(name)} differs from {was} used to generate; "
+                "audio may not match bit for bit"
+            )
+    recipe = load_recipe(out / "recipe.toml")
+    if recipe.hash() != manifest["recipe_hash"]:
+        raise SssleError(f"{out / 'recipe.toml'} does not match the manifest's recipe hash")
+    save_sources = manifest["options"]["save_sources"]
+    staging = Path(dest or out) / STATE_DIR / "regen-staging"
+    contexts, fingerprints = prepare_contexts(recipe, data_home, staging)
+    for name, fp in fingerprints.items():
+        if manifest["sources"].get(name) != fp:
+            echo(f"warning: the {name} files in {data_home} differ from those used to generate")
+    expected, seen, records = manifest["files"], set(), {}
+    problems = []
+    for split, n in manifest["splits"].items():
+        tasks = [
+            (
+                contexts[split],
+                i,
+                (out / "jams" / split / f"{mixture_id(split, i)}.jams").read_text(),
+                save_sources,
+                None if dest is None else str(dest),
+            )
+            for i in range(n)
+        ]
+        records[split] = list(run_parallel(_regen_task, tasks, jobs, desc=f"regenerate {split}"))
+    tables = dataset_tables(records)
+    tables["recipe.toml"] = recipe.to_toml().encode("utf-8")
+    rebuilt = {
+        rel: sha for recs in records.values() for rec in recs for rel, sha in rec["files"].items()
+    }
+    for rel, data in tables.items():
+        rebuilt[rel] = sha256(data)
+        if dest is not None:
+            atomic_write_bytes(Path(dest) / rel, data)
+    for rel in sorted(set(expected) | set(rebuilt)):
+        if rel not in rebuilt:
+            problems.append(f"{rel}: not rebuilt")
+        elif rebuilt[rel] != expected.get(rel):
+            problems.append(f"{rel}: regenerated file differs from the manifest")
+        seen.add(rel)
+    if dest is not None:
+        atomic_write_bytes(Path(dest) / "manifest.json", (out / "manifest.json").read_bytes())
+    return problems
