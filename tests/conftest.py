@@ -15,3 +15,33 @@ REPO = Path(__file__).resolve().parents[1]
 def synthetic_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A synthetic data home (seed 0); treat as read-only."""
     return make_synthetic_sources(tmp_path_factory.mktemp("synthetic") / "home", seed=0)
+
+
+TOY = REPO / "recipes" / "toy.toml"
+
+
+def tree_digest(root: Path, skip: tuple[str, ...] = (".sssle",)) -> dict[str, str]:
+    """sha256 of every file under ``root`` (relative path -> digest), hidden state skipped."""
+    import hashlib
+
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.relative_to(root).as_posix().startswith(skip)
+    }
+
+
+def generate(out: Path, home: Path, recipe: Path = TOY, **kwargs) -> Path:
+    """Generate quietly into ``out`` (defaults: --limit 3, --jobs 1)."""
+    from sssle_bench.generate.runner import generate_dataset
+
+    kwargs.setdefault("limit", 3)
+    kwargs.setdefault("jobs", 1)
+    generate_dataset(recipe, out, home, echo=lambda s: None, **kwargs)
+    return out
+
+
+@pytest.fixture(scope="session")
+def toy_dataset(synthetic_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The toy recipe, first 3 mixtures per split, with isolated sources; read-only."""
+    return generate(tmp_path_factory.mktemp("toy") / "ds", synthetic_home, save_sources=True)

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from sssle_bench.sources.synthetic import SYNTHS, make_synthetic_sources, synth_clip
 
-
-def tree_digest(root: Path) -> dict[str, str]:
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
+from ..conftest import tree_digest
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(synthetic_home: Path, tmp_path: Path):

@@ -1,0 +1,103 @@
+"""Properties 1-3: ground truth is the audio, background level, no clipping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sssle_bench.audio import read_audio
+from sssle_bench.generate.check import verify_dataset
+from sssle_bench.levels import dbfs, dbfs_a, lufs
+
+CONDITION_LUFS = {"bg-50": -50.0, "bg-20": -20.0, "bg0": 0.0}
+
+
+def tables(ds: Path, kind: str) -> pd.DataFrame:
+    return pd.concat(pd.read_csv(p) for p in sorted((ds / kind).glob("*.csv")))
+
+
+def test_levels_recomputed_from_written_sources_match(toy_dataset: Path):
+    truth = tables(toy_dataset, "ground_truth")
+    mixes = tables(toy_dataset, "mixtures").set_index(["mixture_id", "condition"])
+    assert len(truth) == 9 * 4 * 5 and truth["present"].sum() > 0
+    checked = 0
+    for row in truth.itertuples():
+        folder = toy_dataset / mixes.loc[(row.mixture_id, row.condition), "sources_dir"]
+        path = folder / f"{row[4]}.wav"
+        if not row.present:
+            assert not path.exists() and pd.isna(row.level_dbfs) and pd.isna(row.level_dbfs_a)
+            assert row.n_events == 0
+            continue
+        x, sr = read_audio(path)
+        assert dbfs(x) == pytest.approx(row.level_dbfs, abs=0.01)
+        assert dbfs_a(x, sr) == pytest.approx(row.level_dbfs_a, abs=0.01)
+        checked += 1
+    assert checked == truth["present"].sum()
+
+
+def test_tracks_plus_background_equal_mixture(toy_dataset: Path):
+    mixes = tables(toy_dataset, "mixtures")
+    for row in mixes.itertuples():
+        mix, _ = read_audio(toy_dataset / row.audio_path)
+        parts = sorted((toy_dataset / row.sources_dir).glob("*.wav"))
+        total = sum(read_audio(p)[0] for p in parts)
+        assert np.max(np.abs(total - mix)) < 1e-3
+        assert (toy_dataset / row.sources_dir / "background.wav").exists() == (
+            row.condition != "none"
+        )
+    assert verify_dataset(toy_dataset, full=True) == []
+
+
+def test_background_loudness_is_the_condition_lufs(toy_dataset: Path):
+    mixes = tables(toy_dataset, "mixtures")
+    bg_rows = mixes[mixes["condition"] != "none"]
+    assert len(bg_rows) == 27
+    for row in bg_rows.itertuples():
+        x, sr = read_audio(toy_dataset / row.sources_dir / "background.wav")
+        assert lufs(x, sr) - row.gain_db == pytest.approx(CONDITION_LUFS[row.condition], abs=0.1)
+        assert row.background_lufs == pytest.approx(lufs(x, sr), abs=1e-3)
+
+
+def test_no_clipping_and_protection_is_recorded_in_ground_truth(toy_dataset: Path):
+    for wav in toy_dataset.rglob("*.wav"):
+        x, _ = read_audio(wav)
+        assert np.max(np.abs(x)) < 1.0, wav
+    mixes = tables(toy_dataset, "mixtures").set_index(["mixture_id", "condition"])
+    truth = tables(toy_dataset, "ground_truth").set_index(["mixture_id", "condition", "class"])
+    protected = mixes[mixes["gain_db"] < 0]
+    # A 0 LUFS background peaks far above full scale: every bg0 mixture was scaled.
+    assert set(protected.index.get_level_values("condition")) == {"bg0"}
+    assert len(protected) == 9
+    for mid, cond in protected.index:
+        gain = mixes.loc[(mid, cond), "gain_db"]
+        assert mixes.loc[(mid, "none"), "gain_db"] == 0
+        for label in ["car_horn", "dog_bark", "gun_shot", "jackhammer", "siren"]:
+            clean = truth.loc[(mid, "none", label), "level_dbfs"]
+            scaled = truth.loc[(mid, cond, label), "level_dbfs"]
+            if pd.isna(clean):
+                assert pd.isna(scaled)
+            else:
+                assert scaled == pytest.approx(clean + gain, abs=0.02)
+
+
+def test_sources_are_the_same_in_every_unprotected_condition(toy_dataset: Path):
+    truth = tables(toy_dataset, "ground_truth")
+    mixes = tables(toy_dataset, "mixtures")
+    unprotected = mixes.loc[mixes["gain_db"] == 0, ["mixture_id", "condition"]]
+    sub = truth.merge(unprotected)
+    spread = sub.groupby(["mixture_id", "class"])["level_dbfs"].agg(lambda s: s.max() - s.min())
+    assert spread.fillna(0).max() == 0.0
+
+
+def test_short_events_are_rendered_with_finite_levels(toy_dataset: Path):
+    events = tables(toy_dataset, "events")
+    # Shorter than one 400 ms gating block: Scaper measures its loudness on the event tiled.
+    assert (events["event_duration"] < 0.4).any()
+    assert np.isfinite(events["event_dbfs"]).all()
+    assert events["source_file"].str.match(r"UrbanSound8K/audio/fold\d+/\d+-\d-\d+-\d+\.wav").all()
+    truth = tables(toy_dataset, "ground_truth")
+    per_mix = truth[truth["condition"] == "none"].groupby("mixture_id")["n_events"].sum()
+    assert per_mix.to_dict() == events.groupby("mixture_id").size().to_dict()
