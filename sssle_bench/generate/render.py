@@ -43,6 +43,17 @@ def _level(x: np.ndarray, sr: int) -> tuple[float, float]:
     return dbfs(x), dbfs_a(x, sr)
 
 
+def _encode_tracks(
+    tracks: dict[str, np.ndarray], sr: int, fmt: str, subtype: str
+) -> dict[str, tuple[bytes, tuple[float, float]]]:
+    """Each class track's file bytes and (dBFS, dBFS(A)) of its decoded samples, by class."""
+    out = {}
+    for label, track in sorted(tracks.items()):
+        data, decoded = encode(track, sr, fmt, subtype)
+        out[label] = (data, _level(decoded, sr))
+    return out
+
+
 def _events(ctx: SplitContext, scene: Scene, mid: str) -> list[dict[str, Any]]:
     """One row per event; levels over the event's active span, before protection."""
     sr, home = ctx.recipe.sample_rate, os.path.realpath(ctx.data_home)
@@ -88,6 +99,8 @@ def render_mixture(
         sink(rel, data)
 
     gt_rows, mix_rows = [], []
+    # Conditions without protection share identical class tracks: encode and measure once.
+    encoded_tracks: dict[float, dict[str, tuple[bytes, tuple[float, float]]]] = {}
     for cond in recipe.conditions:
         gain = 0.0 if cond.lufs is None else cond.lufs - raw_lufs
         cm = mix_condition(cond, tracks, segment, gain)
@@ -95,10 +108,11 @@ def render_mixture(
         data, mixture = encode(cm.mixture, sr, fmt, subtype)
         put(audio_rel, data)
         src_dir = f"sources/{split}/{cond.id}/{mid}"
+        if cm.gain_db not in encoded_tracks:
+            encoded_tracks[cm.gain_db] = _encode_tracks(cm.tracks, sr, fmt, subtype)
         levels = {}
-        for label, track in sorted(cm.tracks.items()):
-            data, decoded = encode(track, sr, fmt, subtype)
-            levels[label] = _level(decoded, sr)
+        for label, (data, level) in encoded_tracks[cm.gain_db].items():
+            levels[label] = level
             if save_sources:
                 put(f"{src_dir}/{label}{ext}", data)
         bg_lufs = None

@@ -1,0 +1,1 @@
+"""The shipped recipes, installed as ``sssle_bench.recipes`` (read with importlib.resources)."""
