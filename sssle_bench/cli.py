@@ -231,6 +231,98 @@ def regenerate_cmd(
     click.echo(f"{dataset_dir}: every file regenerated bit for bit")
 
 
+truth_option = click.option(
+    "--truth",
+    "truth_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="A generated dataset folder (its ground_truth/ is scored against).",
+)
+split_option = click.option("--split", default="test", show_default=True)
+allow_missing_option = click.option(
+    "--allow-missing", is_flag=True, help="Score missing (mixture, condition, class) as absent."
+)
+
+
+@main.command("validate")
+@click.argument("predictions", type=click.Path(dir_okay=False, path_type=Path))
+@truth_option
+@split_option
+@allow_missing_option
+def validate_cmd(predictions: Path, truth_dir: Path, split: str, allow_missing: bool) -> None:
+    """Check a predictions CSV against a dataset split; list every problem."""
+    from .submission import validate_file
+
+    if not predictions.is_file():
+        raise SssleError(f"{predictions} not found")
+    result, truth = validate_file(predictions, truth_dir, split, allow_missing)
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    for problem in result.problems:
+        click.echo(f"{predictions}: {problem}")
+    if not result.ok:
+        raise SssleError(f"{predictions}: invalid submission ({len(result.problems)} problem(s))")
+    click.echo(f"{predictions}: valid ({len(truth)} pairs, split {split})")
+
+
+@main.command("score")
+@click.argument("predictions", type=click.Path(dir_okay=False, path_type=Path))
+@truth_option
+@split_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write score.json here.",
+)
+@click.option(
+    "--weighting",
+    type=click.Choice(["A", "Z"], case_sensitive=False),
+    default="A",
+    show_default=True,
+    help="A: score against level_dbfs_a; Z: against level_dbfs.",
+)
+@click.option("--floor-db", type=float, default=-100.0, show_default=True)
+@click.option("--presence-threshold-db", type=float, default=-60.0, show_default=True)
+@click.option(
+    "--bootstrap",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="Resamples of mixtures for 95% CIs (0: off).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@allow_missing_option
+def score_cmd(
+    predictions: Path,
+    truth_dir: Path,
+    split: str,
+    out: Path | None,
+    weighting: str,
+    floor_db: float,
+    presence_threshold_db: float,
+    bootstrap: int,
+    seed: int,
+    allow_missing: bool,
+) -> None:
+    """Score a predictions CSV (absolute level error, presence, bias, bootstrap CIs)."""
+    from .metrics import ScoreSettings
+    from .scoring import format_table, score_submission, write_json
+
+    if not predictions.is_file():
+        raise SssleError(f"{predictions} not found")
+    settings = ScoreSettings(weighting.upper(), floor_db, presence_threshold_db, bootstrap, seed)
+    doc = score_submission(predictions, truth_dir, split, settings, allow_missing)
+    if doc["counts"]["missing_scored_as_absent"]:
+        click.echo(
+            f"note: {doc['counts']['missing_scored_as_absent']} missing pair(s) scored as absent"
+        )
+    click.echo(format_table(doc))
+    if out is not None:
+        write_json(doc, out)
+        click.echo(f"wrote {out}")
+
+
 @main.command("demo")
 @click.option(
     "--out",

@@ -1,0 +1,83 @@
+"""Scoring speed on a synthetic truth of 100k mixtures x 4 conditions x 10 classes (4M rows).
+
+    python benchmarks/bench_score.py [--mixtures 100000] [--bootstrap 1000]
+
+Prints seconds for: pandas reading the predictions CSV alone, validate,
+score without bootstrap, score with bootstrap; and the ratios to the read time
+(targets: score without bootstrap <= 2x, with bootstrap <= 4x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sssle_bench.metrics import ScoreSettings, score
+from sssle_bench.submission import read_predictions, validate
+
+CLASSES = [f"class_{i}" for i in range(10)]
+CONDITIONS = ["none", "bg-50", "bg-20", "bg0"]
+
+
+def make_truth(n_mix: int, rng: np.random.Generator) -> pd.DataFrame:
+    n = n_mix * len(CONDITIONS) * len(CLASSES)
+    mix = np.repeat(np.arange(n_mix), len(CONDITIONS) * len(CLASSES))
+    present = np.repeat(rng.random((n_mix, len(CLASSES))) < 0.4, len(CONDITIONS), axis=0).ravel()
+    level = np.where(present, rng.uniform(-60, -15, n), np.nan)
+    frame = pd.DataFrame(
+        {
+            "mixture_id": pd.Series([f"test_{i:06d}" for i in range(n_mix)]).to_numpy()[mix],
+            "split": "test",
+            "condition": np.tile(np.repeat(CONDITIONS, len(CLASSES)), n_mix),
+            "class": np.tile(CLASSES, n_mix * len(CONDITIONS)),
+            "present": present.astype(int),
+            "n_events": present.astype(int),
+            "level_dbfs": level,
+            "level_dbfs_a": level,
+        }
+    )
+    # As sssle_bench.submission.load_truth reads it: key columns categorical.
+    return frame.astype({"mixture_id": "category", "condition": "category", "class": "category"})
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mixtures", type=int, default=100_000)
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    truth = make_truth(args.mixtures, rng)
+    pred = truth[["mixture_id", "condition", "class"]].astype(str)
+    noisy = truth["level_dbfs_a"] + rng.normal(0, 4, len(truth))
+    pred["level_db"] = np.where(truth["present"] == 1, noisy, -np.inf)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "pred.csv"
+        pred.to_csv(path, index=False, float_format="%.3f")
+        _, t_read = timed(pd.read_csv, path)
+        frame, t_parse = timed(read_predictions, path)
+    result, t_validate = timed(validate, frame, truth, False)
+    assert result.ok, result.problems
+    _, t_score = timed(score, truth, result.predictions, ScoreSettings(bootstrap=0))
+    _, t_boot = timed(score, truth, result.predictions, ScoreSettings(bootstrap=args.bootstrap))
+    print(f"rows: {len(truth):,}")
+    print(f"pandas read_csv alone        : {t_read:6.2f} s")
+    print(f"validate (read + check)      : {t_parse + t_validate:6.2f} s")
+    print(f"score, no bootstrap          : {t_score:6.2f} s  ({t_score / t_read:.2f}x read)")
+    print(
+        f"score, {args.bootstrap} resamples       : {t_boot:6.2f} s  ({t_boot / t_read:.2f}x read)"
+    )
+
+
+if __name__ == "__main__":
+    main()

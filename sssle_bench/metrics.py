@@ -1,0 +1,363 @@
+"""SSSLE metrics: absolute level error, presence detection, bias, bootstrap CIs.
+
+Everything is vectorised over (mixture, condition, class) pairs. Terms:
+
+- *present* pairs: the class is present in the mixture (ground truth).
+- error of a present pair: ``max(pred, floor) - true`` in dB (a predicted
+  "absent" counts as the floor, default -100 dB).
+- ``mae_present_db``: mean |error| over present pairs (the paper's absolute
+  dBFS error); ``median_present_db`` and ``p90_present_db`` its median and 90th
+  percentile; ``bias_db``: mean signed error (pred - true).
+- ``mae_all_db``: mean ``|max(pred, floor) - max(true, floor)|`` over all pairs.
+- presence detection: predicted present means ``pred > threshold`` (default
+  -60 dB); ``precision``, ``recall``, ``f1``.
+
+Confidence intervals resample *mixtures* with replacement (a seeded NumPy
+Generator) and take percentiles of each figure over the resamples. Mean-type
+figures are exact per resample (sums of per-mixture sufficient statistics);
+quantiles are read from per-resample histograms of |error| with 0.01 dB bins
+below 30 dB and 0.5 dB bins above, so their CI bounds have that resolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SCHEMA_VERSION = 1
+#: Figures reported for every group; True where higher is better.
+FIGURES: dict[str, bool] = {
+    "mae_present_db": False,
+    "median_present_db": False,
+    "p90_present_db": False,
+    "bias_db": False,
+    "mae_all_db": False,
+    "precision": True,
+    "recall": True,
+    "f1": True,
+}
+_STATS = ("n_present", "abs_err", "err", "n_all", "all_err", "tp", "fp", "fn")
+_K = len(_STATS)
+_EDGES = np.concatenate([np.arange(0.0, 30.0, 0.02), np.arange(30.0, 400.0, 0.5), [np.inf]])
+_CHUNK = 50
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """Scoring options: weighting ``A``/``Z``, floor and threshold in dB, resamples, seed."""
+
+    weighting: str = "A"
+    floor_db: float = -100.0
+    presence_threshold_db: float = -60.0
+    bootstrap: int = 1000
+    seed: int = 0
+    ci_level: float = 0.95
+
+
+def truth_column(weighting: str) -> str:
+    """Ground-truth column scored for a weighting: ``A`` -> level_dbfs_a, ``Z`` -> level_dbfs."""
+    return {"A": "level_dbfs_a", "Z": "level_dbfs"}[weighting.upper()]
+
+
+def pair_stats(
+    true_db: np.ndarray, pred_db: np.ndarray, present: np.ndarray, s: ScoreSettings
+) -> np.ndarray:
+    """Per-pair sufficient statistics, shape ``(n, 8)`` in the order of ``_STATS``."""
+    pred_f = np.maximum(pred_db, s.floor_db)
+    true_f = np.where(present, np.fmax(true_db, s.floor_db), s.floor_db)
+    detected = pred_db > s.presence_threshold_db
+    out = np.empty((pred_db.size, _K))
+    out[:, 0] = present
+    out[:, 2] = np.where(present, pred_f - true_f, 0.0)
+    np.abs(out[:, 2], out=out[:, 1])
+    out[:, 3] = 1.0
+    np.abs(pred_f - true_f, out=out[:, 4])
+    out[:, 5] = present & detected
+    out[:, 6] = ~present & detected
+    out[:, 7] = present & ~detected
+    return out
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def mean_figures(sums: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean-type figures from summed statistics ``(..., 8)``."""
+    n, a, e, n_all, ae, tp, fp, fn = (sums[..., k] for k in range(_K))
+    return {
+        "mae_present_db": _ratio(a, n),
+        "bias_db": _ratio(e, n),
+        "mae_all_db": _ratio(ae, n_all),
+        "precision": _ratio(tp, tp + fp),
+        "recall": _ratio(tp, tp + fn),
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+    }
+
+
+def hist_quantile(counts: np.ndarray, q: float) -> np.ndarray:
+    """Quantile ``q`` of histograms ``(..., bins)`` over ``_EDGES``, linear within a bin."""
+    total = counts.sum(axis=-1, keepdims=True)
+    cum = np.cumsum(counts, axis=-1)
+    target = q * total
+    idx = np.minimum((cum < target).sum(axis=-1, keepdims=True), counts.shape[-1] - 1)
+    before = np.take_along_axis(cum, idx, -1) - np.take_along_axis(counts, idx, -1)
+    inside = np.take_along_axis(counts, idx, -1)
+    lo, hi = _EDGES[idx], _EDGES[np.minimum(idx + 1, _EDGES.size - 2)]
+    hi = np.where(np.isinf(hi) | (hi <= lo), lo + 0.5, hi)
+    frac = _ratio(target - before, inside)
+    return np.where(total > 0, lo + np.clip(np.nan_to_num(frac), 0, 1) * (hi - lo), np.nan)[..., 0]
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """A grouping of pairs: ``codes`` (-1 = not in any group) into ``names``."""
+
+    key: str
+    names: tuple[str, ...]
+    codes: np.ndarray
+
+
+def level_bins(true_db: np.ndarray, present: np.ndarray) -> Breakdown:
+    """10 dB bins of the true level, present pairs only (``[-40,-30)`` ...)."""
+    lo = np.where(present, np.floor(np.nan_to_num(true_db, nan=0.0) / 10) * 10, np.nan)
+    edges = np.unique(lo[~np.isnan(lo)]).astype(int)
+    names = tuple(f"[{e},{e + 10})" for e in edges)
+    codes = np.full(lo.size, -1)
+    codes[present] = np.searchsorted(edges, lo[present].astype(int))
+    return Breakdown("by_level_bin", names, codes)
+
+
+def group_quantiles(
+    values: np.ndarray, ranked: np.ndarray, codes: np.ndarray, n_groups: int, qs: tuple[float, ...]
+) -> list[np.ndarray]:
+    """Exact quantiles (numpy's linear method) per group.
+
+    ``ranked`` indexes the pairs to use (present ones) in ascending order of
+    ``values``; a stable radix sort of their group codes keeps each group sorted.
+    """
+    c = codes[ranked]
+    keep = c >= 0
+    v, c = values[ranked][keep], c[keep]
+    v = v[np.argsort(c.astype(np.int16), kind="stable")]
+    counts = np.bincount(c, minlength=n_groups)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    last = np.maximum(counts - 1, 0)
+    out = []
+    for q in qs:
+        if v.size == 0:
+            out.append(np.full(n_groups, np.nan))
+            continue
+        pos = q * last
+        lo = np.floor(pos).astype(int)
+        frac = pos - lo
+        a = v[np.minimum(starts + lo, v.size - 1)]
+        b = v[np.minimum(starts + np.minimum(lo + 1, last), v.size - 1)]
+        out.append(np.where(counts > 0, a * (1 - frac) + b * frac, np.nan))
+    return out
+
+
+def _group_sums(
+    mix: np.ndarray, codes: np.ndarray, n_groups: int, stats: np.ndarray, n_mix: int
+) -> np.ndarray:
+    """Per-(mixture, group) sums ``(n_mix, n_groups * 8)``."""
+    keep = codes >= 0
+    if keep.all():
+        idx = mix * n_groups + codes
+        stats_kept = stats
+    else:
+        idx = mix[keep] * n_groups + codes[keep]
+        stats_kept = stats[keep]
+    out = np.empty((n_mix * n_groups, _K))
+    for k in range(_K):
+        out[:, k] = np.bincount(idx, stats_kept[:, k], minlength=n_mix * n_groups)
+    return out.reshape(n_mix, n_groups * _K)
+
+
+def _grid_sums(stats: np.ndarray, n_mix: int, n_cond: int, n_class: int) -> list[np.ndarray]:
+    """Overall, per-condition and per-class sums when pairs form the full ordered grid."""
+    cube = stats.reshape(n_mix, n_cond, n_class, _K)
+    return [
+        cube.sum(axis=(1, 2)),
+        cube.sum(axis=2).reshape(n_mix, n_cond * _K),
+        cube.sum(axis=1).reshape(n_mix, n_class * _K),
+    ]
+
+
+def _is_grid(
+    mix: np.ndarray, cond: np.ndarray, cls: np.ndarray, n_mix: int, nc: int, nk: int
+) -> bool:
+    """True if pairs are ordered mixture-major, then condition, then class, with none missing."""
+    if mix.size != n_mix * nc * nk:
+        return False
+    cube = (mix * nc + cond) * nk + cls
+    return bool(np.array_equal(cube, np.arange(mix.size)))
+
+
+def _sums(mix: np.ndarray, breakdowns: list[Breakdown], stats: np.ndarray, n_mix: int):
+    """Per-(mixture, group) sums of every breakdown (grid fast path for the first three)."""
+    names = [b.key for b in breakdowns[:3]]
+    if names == ["overall", "by_condition", "by_class"]:
+        nc, nk = len(breakdowns[1].names), len(breakdowns[2].names)
+        if _is_grid(mix, breakdowns[1].codes, breakdowns[2].codes, n_mix, nc, nk):
+            rest = [_group_sums(mix, b.codes, len(b.names), stats, n_mix) for b in breakdowns[3:]]
+            return _grid_sums(stats, n_mix, nc, nk) + rest
+    return [_group_sums(mix, b.codes, len(b.names), stats, n_mix) for b in breakdowns]
+
+
+def _group_hists(
+    mix: np.ndarray,
+    codes: np.ndarray,
+    n_groups: int,
+    bins: np.ndarray,
+    present: np.ndarray,
+    n_mix: int,
+):
+    """Sparse |error| histograms of present pairs, ``(n_groups * bins, n_mix)``."""
+    from scipy.sparse import csr_matrix
+
+    nb = _EDGES.size - 1
+    keep = (codes >= 0) & present
+    b = bins[keep]
+    # (bins x mixtures) in CSC, float32: the bootstrap multiplies it by resample weights.
+    return csr_matrix(
+        (np.ones(b.size, np.float32), (mix[keep], codes[keep] * nb + b)),
+        shape=(n_mix, n_groups * nb),
+    ).T
+
+
+def score_pairs(
+    mix: np.ndarray,
+    true_db: np.ndarray,
+    pred_db: np.ndarray,
+    present: np.ndarray,
+    breakdowns: list[Breakdown],
+    s: ScoreSettings,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every figure (with CI) for every group of every breakdown.
+
+    ``mix`` holds 0-based mixture codes (the bootstrap unit) per pair.
+    Returns ``{breakdown key: {group name: {figure: {value, ci_low, ci_high}}}}``.
+    """
+    n_mix = int(mix.max()) + 1 if mix.size else 0
+    stats = pair_stats(true_db, pred_db, present, s)
+    abs_err = stats[:, 1]
+    sums = _sums(mix, breakdowns, stats, n_mix)
+    hists = None
+    if s.bootstrap > 0:
+        bins = np.clip(np.searchsorted(_EDGES, abs_err, side="right") - 1, 0, _EDGES.size - 2)
+        hists = [_group_hists(mix, b.codes, len(b.names), bins, present, n_mix) for b in breakdowns]
+        # The overall histogram is the sum of the next breakdown's groups when those
+        # partition every pair: the bootstrap derives it instead of multiplying again.
+        if (
+            len(breakdowns) > 1
+            and breakdowns[0].key == "overall"
+            and (breakdowns[1].codes >= 0).all()
+        ):
+            hists[0] = None
+    ranked = np.flatnonzero(present)
+    ranked = ranked[np.argsort(abs_err[ranked])]
+    point = []
+    for b, sm in zip(breakdowns, sums, strict=True):
+        total = sm.sum(axis=0).reshape(len(b.names), _K)
+        figs = mean_figures(total)
+        figs["median_present_db"], figs["p90_present_db"] = group_quantiles(
+            abs_err, ranked, b.codes, len(b.names), (0.5, 0.9)
+        )
+        figs["n_present"] = total[:, 0]
+        figs["n_pairs"] = total[:, 3]
+        point.append(figs)
+    draws = _bootstrap(breakdowns, sums, hists, n_mix, s) if s.bootstrap > 0 and n_mix > 0 else None
+    alpha = (1 - s.ci_level) / 2
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for i, b in enumerate(breakdowns):
+        groups = {}
+        for g, name in enumerate(b.names):
+            entry: dict[str, Any] = {
+                "n_present": int(point[i]["n_present"][g]),
+                "n_pairs": int(point[i]["n_pairs"][g]),
+            }
+            for fig in FIGURES:
+                value = _num(point[i][fig][g])
+                lo = hi = None
+                if draws is not None:
+                    sample = draws[i][fig][:, g]
+                    sample = sample[~np.isnan(sample)]
+                    if sample.size and value is not None:
+                        lo, hi = (float(v) for v in np.quantile(sample, [alpha, 1 - alpha]))
+                entry[fig] = {"value": value, "ci_low": lo, "ci_high": hi}
+            groups[name] = entry
+        out[b.key] = groups
+    return out
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def _bootstrap(
+    breakdowns, sums, hists, n_mix: int, s: ScoreSettings
+) -> list[dict[str, np.ndarray]]:
+    """Per-resample figures: ``[{figure: (bootstrap, groups)}]`` per breakdown."""
+    rng = np.random.default_rng(s.seed)
+    draws: list[dict[str, list[np.ndarray]]] = [{f: [] for f in FIGURES} for _ in breakdowns]
+    done = 0
+    while done < s.bootstrap:
+        b = min(_CHUNK, s.bootstrap - done)
+        picks = rng.integers(0, n_mix, size=(b, n_mix), dtype=np.int64)
+        picks += (np.arange(b) * n_mix)[:, None]
+        w = np.bincount(picks.ravel(), minlength=b * n_mix).reshape(b, n_mix)
+        w64, w32 = w.astype(np.float64), w.astype(np.float32)
+        counts = [
+            None if h is None else np.asarray((h @ w32.T).T).reshape(b, -1, _EDGES.size - 1)
+            for h in hists
+        ]
+        for i, bd in enumerate(breakdowns):
+            figs = mean_figures((w64 @ sums[i]).reshape(b, len(bd.names), _K))
+            # overall = the sum of the next breakdown's groups (see score_pairs)
+            c = counts[1].sum(axis=1, keepdims=True) if counts[i] is None else counts[i]
+            figs["median_present_db"] = hist_quantile(c, 0.5)
+            figs["p90_present_db"] = hist_quantile(c, 0.9)
+            for f in FIGURES:
+                draws[i][f].append(figs[f])
+        done += b
+    return [{f: np.concatenate(v, axis=0) for f, v in d.items()} for d in draws]
+
+
+def _codes(column: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Integer codes and names in order of first appearance (free for categoricals)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        used = pd.unique(codes)
+        remap = np.full(len(column.cat.categories), -1)
+        remap[used] = np.arange(used.size)
+        return remap[codes], tuple(column.cat.categories[used])
+    codes, names = pd.factorize(column)
+    return codes, tuple(names)
+
+
+def score(
+    truth: pd.DataFrame, predictions: pd.DataFrame, s: ScoreSettings
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Score aligned predictions against a split's ground truth.
+
+    ``predictions`` must hold one ``level_db`` per truth row, in truth order
+    (as :func:`sssle_bench.submission.validate` returns them).
+    """
+    mix, _ = _codes(truth["mixture_id"])
+    present = truth["present"].to_numpy().astype(bool)
+    true_db = truth[truth_column(s.weighting)].to_numpy(float)
+    pred_db = predictions["level_db"].to_numpy(float)
+    cond_codes, cond_names = _codes(truth["condition"])
+    class_codes, class_names = _codes(truth["class"])
+    breakdowns = [
+        Breakdown("overall", ("all",), np.zeros(len(truth), dtype=int)),
+        Breakdown("by_condition", tuple(cond_names), cond_codes),
+        Breakdown("by_class", tuple(class_names), class_codes),
+        level_bins(true_db, present),
+    ]
+    return score_pairs(mix, true_db, pred_db, present, breakdowns, s)

@@ -1,0 +1,143 @@
+"""Metrics on hand-built cases with known answers; bootstrap CI behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sssle_bench.metrics import ScoreSettings, hist_quantile, score
+
+NAN = float("nan")
+INF = float("inf")
+
+
+def case(rows: list[tuple[str, str, str, float, float]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(mixture, condition, class, true level or nan=absent, predicted level)."""
+    truth = pd.DataFrame(
+        {
+            "mixture_id": [r[0] for r in rows],
+            "condition": [r[1] for r in rows],
+            "class": [r[2] for r in rows],
+            "present": [int(not np.isnan(r[3])) for r in rows],
+            "level_dbfs": [r[3] for r in rows],
+            "level_dbfs_a": [r[3] - 1.0 for r in rows],
+        }
+    )
+    return truth, pd.DataFrame({"level_db": [r[4] for r in rows]})
+
+
+#: 3 mixtures x 2 classes, one condition. Present errors: +2, -5, 0, -65 (absent prediction
+#: floored at -100); m3/a is a false alarm at -50 dB, m3/b a miss.
+HAND = [
+    ("m1", "none", "a", -30.0, -28.0),
+    ("m1", "none", "b", NAN, -INF),
+    ("m2", "none", "a", -40.0, -45.0),
+    ("m2", "none", "b", -20.0, -20.0),
+    ("m3", "none", "a", NAN, -50.0),
+    ("m3", "none", "b", -35.0, -INF),
+]
+
+
+def values(group: dict) -> dict[str, float]:
+    return {k: v["value"] for k, v in group.items() if isinstance(v, dict)}
+
+
+def test_hand_built_case_overall():
+    truth, pred = case(HAND)
+    result = score(truth, pred, ScoreSettings(weighting="Z", bootstrap=0))
+    overall = result["overall"]["all"]
+    v = values(overall)
+    assert v["mae_present_db"] == pytest.approx(72 / 4)
+    assert v["median_present_db"] == pytest.approx(3.5)
+    assert v["p90_present_db"] == pytest.approx(5 + 0.7 * 60)
+    assert v["bias_db"] == pytest.approx(-68 / 4)
+    assert v["mae_all_db"] == pytest.approx(122 / 6)
+    assert (v["precision"], v["recall"], v["f1"]) == pytest.approx((0.75, 0.75, 0.75))
+    assert (overall["n_present"], overall["n_pairs"]) == (4, 6)
+    assert overall["mae_present_db"]["ci_low"] is None
+
+
+def test_hand_built_case_by_class_and_level_bin():
+    truth, pred = case(HAND)
+    result = score(truth, pred, ScoreSettings(weighting="Z", bootstrap=0))
+    a, b = values(result["by_class"]["a"]), values(result["by_class"]["b"])
+    assert (a["mae_present_db"], a["bias_db"]) == pytest.approx((3.5, -1.5))
+    assert (b["mae_present_db"], b["bias_db"]) == pytest.approx((32.5, -32.5))
+    assert b["precision"] == pytest.approx(1.0) and a["precision"] == pytest.approx(2 / 3)
+    bins = result["by_level_bin"]
+    assert list(bins) == ["[-40,-30)", "[-30,-20)", "[-20,-10)"]
+    assert values(bins["[-40,-30)"])["mae_present_db"] == pytest.approx((5 + 65) / 2)
+    assert values(bins["[-20,-10)"])["mae_present_db"] == pytest.approx(0.0)
+    assert bins["[-40,-30)"]["precision"]["value"] == pytest.approx(1.0)
+
+
+def test_weighting_a_scores_against_level_dbfs_a():
+    truth, pred = case(HAND)
+    z = values(score(truth, pred, ScoreSettings(weighting="Z", bootstrap=0))["overall"]["all"])
+    a = values(score(truth, pred, ScoreSettings(weighting="A", bootstrap=0))["overall"]["all"])
+    # level_dbfs_a is 1 dB below level_dbfs: every present error grows by +1 dB.
+    assert a["bias_db"] == pytest.approx(z["bias_db"] + 1.0)
+
+
+def test_floor_and_threshold_settings():
+    truth, pred = case(HAND)
+    s = ScoreSettings(weighting="Z", bootstrap=0, floor_db=-80.0, presence_threshold_db=-48.0)
+    v = values(score(truth, pred, s)["overall"]["all"])
+    assert v["mae_present_db"] == pytest.approx((2 + 5 + 0 + 45) / 4)
+    # -50 dB is no longer "present": no false alarm, and m2/a (-45) still detected.
+    assert v["precision"] == pytest.approx(1.0) and v["recall"] == pytest.approx(0.75)
+
+
+def test_per_condition_keys_are_truth_conditions():
+    rows = [(m, c, k, t, p) for (m, _, k, t, p) in HAND for c in ["none", "bg-20"]]
+    truth, pred = case(rows)
+    result = score(truth, pred, ScoreSettings(weighting="Z", bootstrap=0))
+    assert list(result["by_condition"]) == ["none", "bg-20"]
+    assert values(result["by_condition"]["bg-20"])["mae_present_db"] == pytest.approx(18.0)
+
+
+def noisy_case(n_mix: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for m in range(n_mix):
+        for k in "abc":
+            true = rng.uniform(-50, -20) if rng.random() < 0.6 else NAN
+            pred = true + rng.normal(0, 3) if not np.isnan(true) else -INF
+            rows.append((f"m{m}", "none", k, true, pred))
+    return case(rows)
+
+
+def test_bootstrap_ci_brackets_the_estimate_and_shrinks_with_data():
+    widths = []
+    for n in (40, 640):
+        truth, pred = noisy_case(n, seed=n)
+        result = score(truth, pred, ScoreSettings(weighting="Z", bootstrap=300, seed=1))
+        overall = result["overall"]["all"]
+        for fig in [
+            "mae_present_db",
+            "median_present_db",
+            "p90_present_db",
+            "bias_db",
+            "mae_all_db",
+        ]:
+            f = overall[fig]
+            assert f["ci_low"] <= f["value"] <= f["ci_high"], (n, fig, f)
+        widths.append(overall["mae_present_db"]["ci_high"] - overall["mae_present_db"]["ci_low"])
+    assert widths[1] < widths[0] / 2.5
+
+
+def test_bootstrap_is_seeded():
+    truth, pred = noisy_case(50, seed=3)
+    one = score(truth, pred, ScoreSettings(bootstrap=100, seed=5))
+    two = score(truth, pred, ScoreSettings(bootstrap=100, seed=5))
+    other = score(truth, pred, ScoreSettings(bootstrap=100, seed=6))
+    assert one == two
+    assert one["overall"]["all"]["mae_present_db"] != other["overall"]["all"]["mae_present_db"]
+
+
+def test_hist_quantile_interpolates_within_bins():
+    counts = np.zeros((1, 4))
+    counts[0, :2] = [1, 1]
+    # Uses the module's bins (0.02 dB wide below 30 dB): median at the first bin's upper edge.
+    assert hist_quantile(counts, 0.5)[0] == pytest.approx(0.02)

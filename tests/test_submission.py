@@ -1,0 +1,130 @@
+"""Submission validation: every problem named with its line, encodings and separators."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from sssle_bench.cli import main
+from sssle_bench.errors import SssleError
+from sssle_bench.submission import read_predictions, validate, validate_file
+
+
+def perfect(ds: Path, split: str = "test") -> pd.DataFrame:
+    truth = pd.read_csv(ds / "ground_truth" / f"{split}.csv")
+    pred = truth[["mixture_id", "condition", "class"]].copy()
+    pred["level_db"] = truth["level_dbfs_a"].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+    return pred
+
+
+def write(frame: pd.DataFrame, path: Path, **kwargs) -> Path:
+    frame.to_csv(path, index=False, **kwargs)
+    return path
+
+
+def test_perfect_submission_is_valid_and_scores_zero(toy_dataset: Path, tmp_path: Path):
+    path = write(perfect(toy_dataset), tmp_path / "p.csv")
+    result, truth = validate_file(path, toy_dataset, "test")
+    assert result.ok and result.n_missing == 0
+    runner = CliRunner()
+    out = tmp_path / "score.json"
+    res = runner.invoke(
+        main,
+        ["score", str(path), "--truth", str(toy_dataset), "--out", str(out), "--bootstrap", "50"],
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text())
+    assert doc["schema_version"] == 1
+    assert (
+        doc["truth"]["recipe_hash"]
+        == json.loads((toy_dataset / "manifest.json").read_text())["recipe_hash"]
+    )
+    assert doc["overall"]["all"]["mae_present_db"]["value"] == pytest.approx(0.0, abs=1e-4)
+    # A perfect prediction of a present source quieter than -60 dB counts as a miss.
+    truth = pd.read_csv(toy_dataset / "ground_truth" / "test.csv")
+    present = truth[truth["present"] == 1]
+    recall = (present["level_dbfs_a"].round(4) > -60).mean()
+    assert doc["overall"]["all"]["precision"]["value"] == pytest.approx(1.0)
+    assert doc["overall"]["all"]["f1"]["value"] == pytest.approx(2 * recall / (1 + recall))
+    assert set(doc["by_condition"]) == {"none", "bg-50", "bg-20", "bg0"}
+    assert set(doc["by_class"]) == {"car_horn", "dog_bark", "gun_shot", "jackhammer", "siren"}
+
+
+def test_every_problem_is_reported_with_lines(toy_dataset: Path, tmp_path: Path):
+    pred = perfect(toy_dataset)
+    pred.loc[0, "mixture_id"] = "test_999999"
+    pred.loc[1, "class"] = "cat"
+    pred.loc[2, "level_db"] = "loud"
+    pred.loc[3, "level_db"] = "nan"
+    pred.loc[4, "level_db"] = "inf"
+    pred.loc[5, "level_db"] = "25"
+    pred = pd.concat([pred, pred.iloc[[10]]])
+    pred = pred.drop(index=[20])
+    result, _ = validate_file(write(pred, tmp_path / "p.csv"), toy_dataset, "test")
+    text = "\n".join(result.problems)
+    assert "unknown mixture id(s) 'test_999999' at line 2" in text
+    assert "unknown class(s) 'cat' at line 3" in text
+    assert "level_db not a number at line 4" in text
+    assert "level_db NaN" in text and "at line 5" in text
+    assert "level_db +inf at line 6" in text
+    assert "level_db above +20 dB at line 7" in text
+    assert "duplicate (mixture, condition, class) at line" in text
+    # rows 0, 1 and 20 do not match a truth key: three pairs missing
+    assert "3 (mixture, condition, class) pair(s) missing" in text
+    assert len(result.problems) == 8
+
+
+def test_missing_columns(toy_dataset: Path, tmp_path: Path):
+    pred = perfect(toy_dataset).rename(columns={"level_db": "level"})
+    result, _ = validate_file(write(pred, tmp_path / "p.csv"), toy_dataset, "test")
+    assert result.problems == (
+        "missing column(s): level_db (found: mixture_id, condition, class, level)",
+    )
+
+
+def test_allow_missing_scores_them_as_absent(toy_dataset: Path, tmp_path: Path):
+    pred = perfect(toy_dataset).iloc[7:]
+    path = write(pred, tmp_path / "p.csv")
+    assert not validate_file(path, toy_dataset, "test")[0].ok
+    result, _ = validate_file(path, toy_dataset, "test", allow_missing=True)
+    assert result.ok and result.n_missing == 7
+    assert np.isneginf(result.predictions["level_db"].iloc[:7]).all()
+
+
+def test_bom_crlf_and_utf16_are_read_correctly(toy_dataset: Path, tmp_path: Path):
+    pred = perfect(toy_dataset)
+    text = pred.to_csv(index=False)
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (tmp_path / "crlf.csv").write_bytes(text.replace("\n", "\r\n").encode())
+    (tmp_path / "u16.csv").write_bytes(text.encode("utf-16"))
+    for name in ["bom.csv", "crlf.csv", "u16.csv"]:
+        frame = read_predictions(tmp_path / name)
+        assert list(frame.columns) == ["mixture_id", "condition", "class", "level_db"], name
+        truth = pd.read_csv(toy_dataset / "ground_truth" / "test.csv")
+        assert validate(frame, truth, False).ok, name
+
+
+def test_semicolons_and_bad_encoding_get_clear_messages(toy_dataset: Path, tmp_path: Path):
+    pred = perfect(toy_dataset)
+    semi = write(pred, tmp_path / "semi.csv", sep=";")
+    with pytest.raises(SssleError, match="semicolon-separated.*write a comma-separated file"):
+        read_predictions(semi)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("mixture_id,condition,class,level_db\nm\xe9,none,a,-3\n".encode("latin-1"))
+    with pytest.raises(SssleError, match="not UTF-8 text .*save the CSV as UTF-8"):
+        read_predictions(latin)
+    res = CliRunner().invoke(main, ["validate", str(semi), "--truth", str(toy_dataset)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+def test_score_refuses_invalid_submission(toy_dataset: Path, tmp_path: Path):
+    pred = perfect(toy_dataset)
+    pred.loc[0, "level_db"] = "NaN"
+    path = write(pred, tmp_path / "p.csv")
+    res = CliRunner().invoke(main, ["score", str(path), "--truth", str(toy_dataset)])
+    assert res.exit_code == 2 and "invalid submission" in res.output
