@@ -323,6 +323,38 @@ def score_cmd(
         click.echo(f"wrote {out}")
 
 
+@main.command("leaderboard")
+@click.argument("submissions", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
+@truth_option
+@split_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--weighting",
+    type=click.Choice(["A", "Z"], case_sensitive=False),
+    default="A",
+    show_default=True,
+)
+@click.option("--bootstrap", type=int, default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def leaderboard_cmd(
+    submissions: tuple[Path, ...],
+    truth_dir: Path,
+    split: str,
+    out: Path,
+    weighting: str,
+    bootstrap: int,
+    seed: int,
+) -> None:
+    """Rank SUBMISSIONS (folders with predictions.csv [+ meta.toml]) on one dataset."""
+    from .leaderboard import build_leaderboard
+    from .metrics import ScoreSettings
+
+    settings = ScoreSettings(weighting=weighting.upper(), bootstrap=bootstrap, seed=seed)
+    build_leaderboard(list(submissions), truth_dir, out, split, settings, echo=click.echo)
+    click.echo((out / "leaderboard.md").read_text(encoding="utf-8"))
+    click.echo(f"leaderboard: {out / 'index.html'}")
+
+
 @main.command("demo")
 @click.option(
     "--out",

@@ -1,0 +1,170 @@
+"""Leaderboard: ranking, tables, refusal to mix datasets, the HTML page in Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from sssle_bench.cli import main
+from sssle_bench.errors import SssleError
+from sssle_bench.leaderboard import build_leaderboard
+from sssle_bench.metrics import ScoreSettings
+
+
+@pytest.fixture(scope="module")
+def submissions(toy_dataset: Path, tmp_path_factory) -> list[Path]:
+    """Three methods: truth + 1 dB noise, truth + 6 dB noise, a constant -35 dB."""
+    root = tmp_path_factory.mktemp("subs")
+    truth = pd.read_csv(toy_dataset / "ground_truth" / "test.csv")
+    rng = np.random.default_rng(0)
+    folders = []
+    for name, noise in [("close", 1.0), ("rough", 6.0), ("constant", None)]:
+        folder = root / name
+        folder.mkdir()
+        pred = truth[["mixture_id", "condition", "class"]].copy()
+        if noise is None:
+            pred["level_db"] = -35.0
+        else:
+            noisy = truth["level_dbfs_a"] + rng.normal(0, noise, len(truth))
+            pred["level_db"] = np.where(truth["present"] == 1, noisy, -np.inf)
+        pred.to_csv(folder / "predictions.csv", index=False)
+        folders.append(folder)
+    (folders[0] / "meta.toml").write_text(
+        'method = "Close <b>one</b>"\nsupervision = "oracle"\nauthors = "Test"\n'
+    )
+    return folders
+
+
+@pytest.fixture(scope="module")
+def board(submissions: list[Path], toy_dataset: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("board")
+    build_leaderboard(
+        submissions, toy_dataset, out, settings=ScoreSettings(bootstrap=100), echo=lambda s: None
+    )
+    return out
+
+
+def test_ranked_csv_and_markdown(board: Path):
+    table = pd.read_csv(board / "leaderboard.csv")
+    assert list(table["method"]) == ["Close <b>one</b>", "rough", "constant"]
+    assert list(table["rank"]) == [1, 2, 3]
+    for col in [
+        "rank",
+        "method",
+        "supervision",
+        "mae_present_db",
+        "ci_low",
+        "ci_high",
+        "f1",
+        "bias_db",
+        "mae_present_db_none",
+        "mae_present_db_bg-50",
+        "mae_present_db_bg-20",
+        "mae_present_db_bg0",
+    ]:
+        assert col in table.columns
+    assert (table["ci_low"] <= table["mae_present_db"]).all()
+    assert (table["mae_present_db"] <= table["ci_high"]).all()
+    assert table.loc[0, "supervision"] == "oracle"
+    assert "| 1 | Close <b>one</b> | oracle |" in (board / "leaderboard.md").read_text()
+    assert sorted(p.name for p in (board / "plots").iterdir()) == [
+        "class_heatmap.png",
+        "mae_by_condition.png",
+        "mae_by_level.png",
+        "predicted_vs_true.png",
+    ]
+
+
+def test_page_is_self_contained(board: Path):
+    page = (board / "index.html").read_text()
+    assert "http://" not in page and "https://" not in page and "<link" not in page
+    assert page.count('src="data:image/png;base64,') == 4
+    assert "Close &lt;b&gt;one&lt;/b&gt;" in page  # metadata is escaped
+
+
+def test_refuses_scores_of_another_dataset(submissions, toy_dataset: Path, tmp_path: Path):
+    folder = tmp_path / "stale"
+    shutil.copytree(submissions[1], folder)
+    (folder / "score.json").write_text(
+        json.dumps({"truth": {"recipe": "other", "recipe_hash": "f" * 64, "split": "test"}})
+    )
+    with pytest.raises(SssleError, match="scores of different datasets cannot be compared"):
+        build_leaderboard([folder], toy_dataset, tmp_path / "out", echo=lambda s: None)
+
+
+def test_reuses_matching_score_json(submissions, toy_dataset: Path, tmp_path: Path):
+    folder = tmp_path / "cached"
+    shutil.copytree(submissions[1], folder)
+    settings = ScoreSettings(bootstrap=0)
+    res = CliRunner().invoke(
+        main,
+        [
+            "score",
+            str(folder / "predictions.csv"),
+            "--truth",
+            str(toy_dataset),
+            "--bootstrap",
+            "0",
+            "--out",
+            str(folder / "score.json"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads((folder / "score.json").read_text())
+    doc["overall"]["all"]["mae_present_db"]["value"] = 0.123  # proves the file was read
+    (folder / "score.json").write_text(json.dumps(doc))
+    messages = []
+    table = build_leaderboard(
+        [folder], toy_dataset, tmp_path / "out", settings=settings, echo=messages.append
+    )
+    assert messages == [] and table.loc[0, "mae_present_db"] == pytest.approx(0.123)
+
+
+def test_cli_errors(toy_dataset: Path, tmp_path: Path):
+    res = CliRunner().invoke(
+        main,
+        ["leaderboard", str(tmp_path), "--truth", str(toy_dataset), "--out", str(tmp_path / "o")],
+    )
+    assert res.exit_code == 2 and "no predictions.csv" in res.output
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian package 'chromium' not installed (.ci/run installs it)"
+)
+def test_page_renders_in_headless_chromium(board: Path, tmp_path: Path):
+    flags = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    url = (board / "index.html").as_uri()
+    dom = subprocess.run(
+        [*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    assert dom.count('<tr class="method-row">') == 3
+    assert dom.count("<img") == 4
+    shot = tmp_path / "page.png"
+    subprocess.run(
+        [*flags, "--window-size=1200,1600", f"--screenshot={shot}", url],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.stat().st_size > 20_000
