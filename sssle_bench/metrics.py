@@ -15,8 +15,9 @@ Everything is vectorised over (mixture, condition, class) pairs. Terms:
 Confidence intervals resample *mixtures* with replacement (a seeded NumPy
 Generator) and take percentiles of each figure over the resamples. Mean-type
 figures are exact per resample (sums of per-mixture sufficient statistics);
-quantiles are read from per-resample histograms of |error| with 0.01 dB bins
-below 30 dB and 0.5 dB bins above, so their CI bounds have that resolution.
+quantiles are read from per-resample histograms of |error| (see
+:mod:`sssle_bench.bootstrap`: 0.02 dB bins below 30 dB, 0.5 dB above), so their
+CI bounds have that resolution.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .bootstrap import QuantileWindow, error_bins, resample_weights
 
 SCHEMA_VERSION = 1
 #: Figures reported for every group; True where higher is better.
@@ -41,8 +44,8 @@ FIGURES: dict[str, bool] = {
 }
 _STATS = ("n_present", "abs_err", "err", "n_all", "all_err", "tp", "fp", "fn")
 _K = len(_STATS)
-_EDGES = np.concatenate([np.arange(0.0, 30.0, 0.02), np.arange(30.0, 400.0, 0.5), [np.inf]])
 _CHUNK = 50
+_QUANTILES = {0.5: "median_present_db", 0.9: "p90_present_db"}
 
 
 @dataclass(frozen=True)
@@ -97,20 +100,6 @@ def mean_figures(sums: np.ndarray) -> dict[str, np.ndarray]:
         "recall": _ratio(tp, tp + fn),
         "f1": _ratio(2 * tp, 2 * tp + fp + fn),
     }
-
-
-def hist_quantile(counts: np.ndarray, q: float) -> np.ndarray:
-    """Quantile ``q`` of histograms ``(..., bins)`` over ``_EDGES``, linear within a bin."""
-    total = counts.sum(axis=-1, keepdims=True)
-    cum = np.cumsum(counts, axis=-1)
-    target = q * total
-    idx = np.minimum((cum < target).sum(axis=-1, keepdims=True), counts.shape[-1] - 1)
-    before = np.take_along_axis(cum, idx, -1) - np.take_along_axis(counts, idx, -1)
-    inside = np.take_along_axis(counts, idx, -1)
-    lo, hi = _EDGES[idx], _EDGES[np.minimum(idx + 1, _EDGES.size - 2)]
-    hi = np.where(np.isinf(hi) | (hi <= lo), lo + 0.5, hi)
-    frac = _ratio(target - before, inside)
-    return np.where(total > 0, lo + np.clip(np.nan_to_num(frac), 0, 1) * (hi - lo), np.nan)[..., 0]
 
 
 @dataclass(frozen=True)
@@ -209,27 +198,6 @@ def _sums(mix: np.ndarray, breakdowns: list[Breakdown], stats: np.ndarray, n_mix
     return [_group_sums(mix, b.codes, len(b.names), stats, n_mix) for b in breakdowns]
 
 
-def _group_hists(
-    mix: np.ndarray,
-    codes: np.ndarray,
-    n_groups: int,
-    bins: np.ndarray,
-    present: np.ndarray,
-    n_mix: int,
-):
-    """Sparse |error| histograms of present pairs, ``(n_groups * bins, n_mix)``."""
-    from scipy.sparse import csr_matrix
-
-    nb = _EDGES.size - 1
-    keep = (codes >= 0) & present
-    b = bins[keep]
-    # (bins x mixtures) in CSC, float32: the bootstrap multiplies it by resample weights.
-    return csr_matrix(
-        (np.ones(b.size, np.float32), (mix[keep], codes[keep] * nb + b)),
-        shape=(n_mix, n_groups * nb),
-    ).T
-
-
 def score_pairs(
     mix: np.ndarray,
     true_db: np.ndarray,
@@ -247,18 +215,6 @@ def score_pairs(
     stats = pair_stats(true_db, pred_db, present, s)
     abs_err = stats[:, 1]
     sums = _sums(mix, breakdowns, stats, n_mix)
-    hists = None
-    if s.bootstrap > 0:
-        bins = np.clip(np.searchsorted(_EDGES, abs_err, side="right") - 1, 0, _EDGES.size - 2)
-        hists = [_group_hists(mix, b.codes, len(b.names), bins, present, n_mix) for b in breakdowns]
-        # The overall histogram is the sum of the next breakdown's groups when those
-        # partition every pair: the bootstrap derives it instead of multiplying again.
-        if (
-            len(breakdowns) > 1
-            and breakdowns[0].key == "overall"
-            and (breakdowns[1].codes >= 0).all()
-        ):
-            hists[0] = None
     ranked = np.flatnonzero(present)
     ranked = ranked[np.argsort(abs_err[ranked])]
     point = []
@@ -271,7 +227,9 @@ def score_pairs(
         figs["n_present"] = total[:, 0]
         figs["n_pairs"] = total[:, 3]
         point.append(figs)
-    draws = _bootstrap(breakdowns, sums, hists, n_mix, s) if s.bootstrap > 0 and n_mix > 0 else None
+    draws = None
+    if s.bootstrap > 0 and n_mix > 0:
+        draws = _bootstrap(breakdowns, sums, mix, abs_err, ranked, n_mix, s)
     alpha = (1 - s.ci_level) / 2
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for i, b in enumerate(breakdowns):
@@ -300,28 +258,46 @@ def _num(x: float) -> float | None:
 
 
 def _bootstrap(
-    breakdowns, sums, hists, n_mix: int, s: ScoreSettings
+    breakdowns: list[Breakdown],
+    sums: list[np.ndarray],
+    mix: np.ndarray,
+    abs_err: np.ndarray,
+    ranked: np.ndarray,
+    n_mix: int,
+    s: ScoreSettings,
 ) -> list[dict[str, np.ndarray]]:
-    """Per-resample figures: ``[{figure: (bootstrap, groups)}]`` per breakdown."""
+    """Per-resample figures: ``[{figure: (n_resamples, groups)}]`` per breakdown."""
+    bins = error_bins(abs_err[ranked])
+    windows = []
+    for bd in breakdowns:
+        codes = bd.codes[ranked]
+        keep = codes >= 0
+        kept_codes, kept_bins = codes[keep], bins[keep]
+        # Pairs are in ascending error order; a stable radix sort by group keeps that order.
+        grouped = kept_bins[np.argsort(kept_codes.astype(np.int16), kind="stable")]
+        bounds = np.cumsum(np.bincount(kept_codes, minlength=len(bd.names)))[:-1]
+        sorted_bins = np.split(grouped, bounds)
+        args = (mix[ranked][keep], kept_codes, kept_bins, sorted_bins, n_mix)
+        windows.append({q: (QuantileWindow.build(q, *args), args) for q in _QUANTILES})
+    sums32 = [x.astype(np.float32) for x in sums]
     rng = np.random.default_rng(s.seed)
     draws: list[dict[str, list[np.ndarray]]] = [{f: [] for f in FIGURES} for _ in breakdowns]
     done = 0
     while done < s.bootstrap:
         b = min(_CHUNK, s.bootstrap - done)
-        picks = rng.integers(0, n_mix, size=(b, n_mix), dtype=np.int64)
-        picks += (np.arange(b) * n_mix)[:, None]
-        w = np.bincount(picks.ravel(), minlength=b * n_mix).reshape(b, n_mix)
-        w64, w32 = w.astype(np.float64), w.astype(np.float32)
-        counts = [
-            None if h is None else np.asarray((h @ w32.T).T).reshape(b, -1, _EDGES.size - 1)
-            for h in hists
-        ]
+        w32 = resample_weights(rng, n_mix, b)
+        w32_t = np.ascontiguousarray(w32.T)
         for i, bd in enumerate(breakdowns):
-            figs = mean_figures((w64 @ sums[i]).reshape(b, len(bd.names), _K))
-            # overall = the sum of the next breakdown's groups (see score_pairs)
-            c = counts[1].sum(axis=1, keepdims=True) if counts[i] is None else counts[i]
-            figs["median_present_db"] = hist_quantile(c, 0.5)
-            figs["p90_present_db"] = hist_quantile(c, 0.9)
+            totals = (w32 @ sums32[i]).astype(np.float64).reshape(b, len(bd.names), _K)
+            figs = mean_figures(totals)
+            for q, fig in _QUANTILES.items():
+                window, args = windows[i][q]
+                values, missed = window.draws(w32, w32_t, totals[..., 0])
+                if missed:  # widen to every error, once, and redo
+                    window = QuantileWindow.build(q, *args, full=True)
+                    windows[i][q] = (window, args)
+                    values, _ = window.draws(w32, w32_t, totals[..., 0])
+                figs[fig] = values
             for f in FIGURES:
                 draws[i][f].append(figs[f])
         done += b

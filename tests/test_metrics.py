@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sssle_bench.metrics import ScoreSettings, hist_quantile, score
+from sssle_bench.bootstrap import quantile_from_counts
+from sssle_bench.metrics import ScoreSettings, score
 
 NAN = float("nan")
 INF = float("inf")
@@ -136,8 +137,37 @@ def test_bootstrap_is_seeded():
     assert one["overall"]["all"]["mae_present_db"] != other["overall"]["all"]["mae_present_db"]
 
 
-def test_hist_quantile_interpolates_within_bins():
+def test_quantile_from_counts_interpolates_within_bins():
     counts = np.zeros((1, 4))
     counts[0, :2] = [1, 1]
-    # Uses the module's bins (0.02 dB wide below 30 dB): median at the first bin's upper edge.
-    assert hist_quantile(counts, 0.5)[0] == pytest.approx(0.02)
+    # Bins are 0.02 dB wide below 30 dB: the median is the first bin's upper edge.
+    assert quantile_from_counts(counts, 0.5)[0] == pytest.approx(0.02)
+    # With 2 values below the histogram and 4 in total, the median is the histogram's start.
+    assert quantile_from_counts(counts, 0.5, below=np.array([2.0]), total=np.array([4.0]))[
+        0
+    ] == pytest.approx(0.0)
+
+
+def test_windowed_quantiles_equal_a_full_histogram_bootstrap():
+    from sssle_bench.bootstrap import QuantileWindow, error_bins, resample_weights
+
+    rng = np.random.default_rng(0)
+    n_mix, per = 300, 4
+    mix = np.repeat(np.arange(n_mix), per)
+    err = np.abs(rng.normal(0, 5, mix.size))
+    codes = rng.integers(0, 2, mix.size)
+    order = np.argsort(err)
+    mix, err, codes = mix[order], err[order], codes[order]
+    bins = error_bins(err)
+    sorted_bins = [bins[codes == g] for g in range(2)]
+    w = resample_weights(np.random.default_rng(1), n_mix, 40)
+    totals = np.stack([w @ np.bincount(mix[codes == g], minlength=n_mix) for g in range(2)], 1)
+    for q in (0.5, 0.9):
+        narrow = QuantileWindow.build(q, mix, codes, bins, sorted_bins, n_mix)
+        full = QuantileWindow.build(q, mix, codes, bins, sorted_bins, n_mix, full=True)
+        assert narrow.inside.nnz < full.inside.nnz
+        wt = np.ascontiguousarray(w.T)
+        a, missed = narrow.draws(w, wt, totals)
+        b, _ = full.draws(w, wt, totals)
+        assert not missed
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
