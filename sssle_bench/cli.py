@@ -355,6 +355,62 @@ def leaderboard_cmd(
     click.echo(f"leaderboard: {out / 'index.html'}")
 
 
+@main.command("train")
+@click.argument("name")
+@click.argument("dataset_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Model folder to write.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Estimator config (TOML).",
+)
+@click.option("--split", default="train", show_default=True)
+def train_cmd(
+    name: str, dataset_dir: Path, out: Path, config_file: Path | None, split: str
+) -> None:
+    """Train estimator NAME on DATASET_DIR (see `sssle-bench estimators`)."""
+    from .estimators.run import read_config, train
+
+    train(name, dataset_dir, out, read_config(config_file), split)
+    click.echo(f"trained {name}: {out}")
+
+
+@main.command("predict")
+@click.argument("name")
+@click.argument("dataset_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), required=True
+)
+@click.option("--split", default="test", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Submission folder (predictions.csv + meta.toml).",
+)
+def predict_cmd(name: str, dataset_dir: Path, model_dir: Path, split: str, out: Path) -> None:
+    """Predict every mixture and condition of a split into a submission folder."""
+    from .estimators.run import predict
+
+    predict(name, dataset_dir, model_dir, out, split, echo=click.echo)
+
+
+@main.command("estimators")
+def estimators_cmd() -> None:
+    """List the registered estimators (entry-point group sssle_bench.estimators)."""
+    from .estimators import available
+
+    for name, ep in available().items():
+        click.echo(f"{name:<24} {ep.value}")
+
+
 @main.command("demo")
 @click.option(
     "--out",

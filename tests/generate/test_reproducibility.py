@@ -72,6 +72,19 @@ def test_regenerate_matches_every_sha256(toy_dataset: Path, synthetic_home: Path
     assert tree_digest(tmp_path / "re") == tree_digest(toy_dataset)
 
 
+def test_regenerate_warns_when_versions_differ(plain: Path, synthetic_home: Path, tmp_path: Path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(plain, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["versions"]["scaper"] = "0.0.1"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    said = []
+    regenerate_dataset(copy, synthetic_home, echo=said.append)
+    assert any(m.startswith("warning: scaper 1.6.5 differs from 0.0.1") for m in said)
+
+
 def test_regenerate_detects_an_edited_jams(plain: Path, synthetic_home: Path, tmp_path: Path):
     import shutil
 

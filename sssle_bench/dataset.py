@@ -1,0 +1,155 @@
+"""Public reader for generated datasets: mixtures with audio, clip labels and ground truth.
+
+Used by the estimators themselves (and by anyone training a method)::
+
+    ds = GeneratedDataset("my_dataset")
+    for mix in ds.mixtures("train"):
+        mix.audio, mix.sample_rate, mix.labels, mix.levels_dbfs_a
+
+``labels`` (clip-level presence) is all a weakly supervised method may use;
+``levels_*`` and :meth:`GeneratedDataset.sources` are the strong ground truth.
+With torch installed, :func:`torch_dataset` wraps a split as a
+``torch.utils.data.Dataset``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .audio import read_audio
+from .errors import SssleError
+from .levels import to_mono
+
+
+@dataclass(frozen=True)
+class MixtureInfo:
+    """What identifies a mixture and its clip-level labels (no levels)."""
+
+    mixture_id: str
+    split: str
+    condition: str
+    labels: dict[str, bool]
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """One mixture in one condition: mono audio (full scale 1.0), labels and ground truth."""
+
+    info: MixtureInfo
+    audio: np.ndarray
+    sample_rate: int
+    levels_dbfs: dict[str, float]
+    levels_dbfs_a: dict[str, float]
+    sources_dir: Path | None
+
+    @property
+    def labels(self) -> dict[str, bool]:
+        return self.info.labels
+
+
+class GeneratedDataset:
+    """A dataset folder written by ``sssle-bench generate``."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        path = self.root / "manifest.json"
+        if not path.is_file():
+            raise SssleError(f"{path} not found: not a complete generated dataset")
+        self.manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        self.classes: tuple[str, ...] = tuple(self.manifest["classes"])
+        self.conditions: tuple[str, ...] = tuple(self.manifest["conditions"])
+        self.splits: tuple[str, ...] = tuple(self.manifest["splits"])
+        self.has_sources: bool = bool(self.manifest["options"]["save_sources"])
+
+    def _check_split(self, split: str) -> None:
+        if split not in self.splits:
+            raise SssleError(f"{self.root} has no split {split!r} (has {', '.join(self.splits)})")
+
+    def truth(self, split: str) -> pd.DataFrame:
+        """Long ground truth of a split (one row per mixture, condition, class)."""
+        self._check_split(split)
+        return pd.read_csv(self.root / "ground_truth" / f"{split}.csv")
+
+    def table(self, split: str) -> pd.DataFrame:
+        """The split's ``mixtures`` CSV (one row per mixture and condition)."""
+        self._check_split(split)
+        return pd.read_csv(self.root / "mixtures" / f"{split}.csv")
+
+    def wide(self, split: str, column: str) -> pd.DataFrame:
+        """A truth column pivoted to one row per (mixture_id, condition), one column per class."""
+        wide = self.truth(split).pivot(
+            index=["mixture_id", "condition"], columns="class", values=column
+        )
+        return wide[list(self.classes)]
+
+    def mixtures(self, split: str, conditions: tuple[str, ...] | None = None) -> Iterator[Mixture]:
+        """Every mixture of ``split`` (in file order), optionally only some conditions."""
+        table = self.table(split)
+        if conditions is not None:
+            table = table[table["condition"].isin(conditions)]
+        present = self.wide(split, "present")
+        lz, la = self.wide(split, "level_dbfs"), self.wide(split, "level_dbfs_a")
+        for row in table.itertuples(index=False):
+            key = (row.mixture_id, row.condition)
+            audio, sr = read_audio(self.root / row.audio_path)
+            sources = getattr(row, "sources_dir", None)
+            yield Mixture(
+                info=MixtureInfo(
+                    row.mixture_id,
+                    split,
+                    row.condition,
+                    {c: bool(present.loc[key, c]) for c in self.classes},
+                ),
+                audio=to_mono(audio),
+                sample_rate=sr,
+                levels_dbfs={c: float(lz.loc[key, c]) for c in self.classes},
+                levels_dbfs_a={c: float(la.loc[key, c]) for c in self.classes},
+                sources_dir=None if sources is None or pd.isna(sources) else self.root / sources,
+            )
+
+    def sources(self, mixture: Mixture) -> dict[str, np.ndarray]:
+        """Isolated class tracks of a mixture (needs a dataset generated with --save-sources)."""
+        if mixture.sources_dir is None:
+            raise SssleError(
+                f"{self.root} has no isolated sources: generate it with --save-sources"
+            )
+        ext = Path(self.table(mixture.info.split)["audio_path"].iloc[0]).suffix
+        return {
+            c: to_mono(read_audio(mixture.sources_dir / f"{c}{ext}")[0])
+            for c in self.classes
+            if mixture.labels[c]
+        }
+
+
+def torch_dataset(dataset: GeneratedDataset, split: str, conditions: tuple[str, ...] | None = None):
+    """A lazy ``torch.utils.data.Dataset`` of ``(audio[n] float32, labels[K] float32)``.
+
+    Audio is read from disk per item; labels are the clip-level presence labels.
+    """
+    import torch
+    from torch.utils.data import Dataset
+
+    table = dataset.table(split)
+    if conditions is not None:
+        table = table[table["condition"].isin(conditions)].reset_index(drop=True)
+    present = dataset.wide(split, "present")
+    keys = list(zip(table["mixture_id"], table["condition"], strict=True))
+    labels = torch.tensor(present.loc[keys].to_numpy(dtype=np.float32))
+    paths = [dataset.root / p for p in table["audio_path"]]
+
+    class _Split(Dataset):
+        def __len__(self) -> int:
+            return len(paths)
+
+        def __getitem__(self, i: int):
+            audio = to_mono(read_audio(paths[i])[0]).astype(np.float32)
+            return torch.from_numpy(audio), labels[i]
+
+    return _Split()

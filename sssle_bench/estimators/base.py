@@ -1,0 +1,90 @@
+"""The estimator interface every method implements, and a small base class.
+
+An estimator has a ``name`` and a ``supervision`` (``none|weak|strong|oracle``),
+may be fitted on a generated dataset, saved and loaded, and predicts each
+class's level in dB re full scale from a mixture (``-inf`` = absent).
+``info`` carries the mixture's identity and clip labels; only ``oracle``
+methods may read its labels.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..dataset import GeneratedDataset, MixtureInfo
+
+Levels = dict[str, float]
+
+
+@runtime_checkable
+class Estimator(Protocol):
+    """What the benchmark needs from a method."""
+
+    name: ClassVar[str]
+    supervision: ClassVar[str]
+
+    def fit(self, dataset: GeneratedDataset, split: str = "train") -> None: ...
+
+    def save(self, directory: Path) -> None: ...
+
+    @classmethod
+    def load(cls, directory: Path) -> Estimator: ...
+
+    def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Levels: ...
+
+    def predict_batch(
+        self, audios: list[np.ndarray], sr: int, infos: list[MixtureInfo | None]
+    ) -> list[Levels]: ...
+
+
+class BaseEstimator(ABC):
+    """Defaults: config and fitted state kept as JSON, a batch is a loop over ``predict``.
+
+    Subclasses set ``name``, ``supervision`` and ``defaults`` (the config keys
+    and their default values), keep what ``fit`` learns in ``self.state``
+    (JSON-able) and implement ``fit`` and ``predict``.
+    """
+
+    name: ClassVar[str] = "base"
+    supervision: ClassVar[str] = "none"
+    description: ClassVar[str] = ""
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **config: Any):
+        unknown = set(config) - set(self.defaults)
+        if unknown:
+            from ..errors import SssleError
+
+            raise SssleError(f"{self.name}: unknown config key(s) {', '.join(sorted(unknown))}")
+        self.config = {**self.defaults, **config}
+        self.state: dict[str, Any] = {}
+
+    def fit(self, dataset: GeneratedDataset, split: str = "train") -> None:  # noqa: B027
+        """Nothing to learn by default."""
+
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        blob = {"name": self.name, "config": self.config, "state": self.state}
+        (directory / "estimator.json").write_text(json.dumps(blob, indent=1), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> BaseEstimator:
+        blob = json.loads((Path(directory) / "estimator.json").read_text(encoding="utf-8"))
+        est = cls(**blob["config"])
+        est.state = blob["state"]
+        return est
+
+    @abstractmethod
+    def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Levels:
+        """Each class's level in dB re full scale (``-inf`` = absent)."""
+
+    def predict_batch(
+        self, audios: list[np.ndarray], sr: int, infos: list[MixtureInfo | None]
+    ) -> list[Levels]:
+        return [self.predict(a, sr, i) for a, i in zip(audios, infos, strict=True)]

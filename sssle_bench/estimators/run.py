@@ -1,0 +1,101 @@
+"""Train an estimator on a dataset; predict a split into a submission folder."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from ..dataset import GeneratedDataset
+from ..errors import SssleError
+from ..recipe import dumps_toml
+from . import estimator_class
+
+BATCH = 16
+
+
+def read_config(path: Path | None) -> dict[str, Any]:
+    """An estimator config file (TOML); empty without one."""
+    if path is None:
+        return {}
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SssleError(f"config not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SssleError(f"{path}: not valid TOML ({exc})") from exc
+
+
+def train(name: str, dataset_dir: Path, out: Path, config: dict[str, Any], split: str = "train"):
+    """Fit ``name`` on ``dataset_dir``'s ``split`` and save it in ``out``."""
+    est = estimator_class(name)(**config)
+    # A long fit may keep checkpoints here and resume from them.
+    est.workdir = Path(out)
+    est.fit(GeneratedDataset(dataset_dir), split)
+    est.save(Path(out))
+    (Path(out) / "sssle_estimator.json").write_text(
+        json.dumps({"name": name, "supervision": est.supervision}), encoding="utf-8"
+    )
+    return est
+
+
+def predict(
+    name: str,
+    dataset_dir: Path,
+    model_dir: Path,
+    out: Path,
+    split: str = "test",
+    echo: Callable[[str], None] = print,
+) -> Path:
+    """Write ``out/predictions.csv`` (every condition) and ``out/meta.toml``."""
+    cls = estimator_class(name)
+    if not (Path(model_dir) / "sssle_estimator.json").is_file():
+        raise SssleError(f"{model_dir} holds no trained estimator (run `sssle-bench train` first)")
+    saved = json.loads((Path(model_dir) / "sssle_estimator.json").read_text())["name"]
+    if saved != name:
+        raise SssleError(f"{model_dir} holds a {saved!r} model, not {name!r}")
+    est = cls.load(Path(model_dir))
+    ds = GeneratedDataset(dataset_dir)
+    rows: list[tuple[str, str, str, float]] = []
+    batch: list = []
+    table = ds.table(split)
+    bar = tqdm(total=len(table), desc=f"predict {name}", unit="mix", dynamic_ncols=True)
+
+    def flush() -> None:
+        levels = est.predict_batch(
+            [m.audio for m in batch], batch[0].sample_rate, [m.info for m in batch]
+        )
+        for mix, lv in zip(batch, levels, strict=True):
+            rows.extend(
+                (mix.info.mixture_id, mix.info.condition, c, lv.get(c, -np.inf)) for c in ds.classes
+            )
+        bar.update(len(batch))
+        batch.clear()
+
+    for mix in ds.mixtures(split):
+        batch.append(mix)
+        if len(batch) == BATCH:
+            flush()
+    if batch:
+        flush()
+    bar.close()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(rows, columns=["mixture_id", "condition", "class", "level_db"])
+    frame.to_csv(out / "predictions.csv", index=False, float_format="%.4f")
+    meta = {
+        "method": name,
+        "short_name": name,
+        "supervision": est.supervision,
+        "description": est.description,
+        "parameters": {k: v for k, v in est.config.items() if v is not None},
+    }
+    (out / "meta.toml").write_text(dumps_toml(meta), encoding="utf-8")
+    echo(f"wrote {out / 'predictions.csv'} ({len(frame)} rows)")
+    return out

@@ -1,0 +1,84 @@
+"""STFT, inverse STFT and level read-out from (masked) spectrograms (numpy).
+
+Analysis and synthesis use a square-root periodic Hann window; overlap-add is
+normalised by the summed squared window, so ``istft(stft(x)) == x``.
+
+:func:`spectrogram_level` reads a level straight from a magnitude spectrogram
+with the ground truth's definition: by Parseval, the signal's energy is the
+spectrogram's energy divided by ``n_fft`` times the overlap gain of the
+squared window (2 for a square-root Hann at hop ``n_fft / 4``); A-weighting
+multiplies each bin's power by the IEC 61672-1 curve, as :func:`levels.dbfs_a`
+does for the whole clip. For an unmodified spectrogram this reproduces
+``dbfs``/``dbfs_a`` of the signal (to within edge effects of the first and last
+frames).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..levels import a_weighting_gain, power_to_db
+
+N_FFT = 512
+HOP = 128
+
+
+def window(n_fft: int = N_FFT) -> np.ndarray:
+    """Square-root periodic Hann window."""
+    return np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft))
+
+
+def stft(x: np.ndarray, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
+    """Complex STFT ``(n_fft // 2 + 1, frames)`` of a mono signal, frames centred."""
+    pad = n_fft // 2
+    padded = np.pad(np.asarray(x, dtype=np.float64), (pad, pad + hop))
+    n_frames = 1 + (padded.size - n_fft) // hop
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(n_frames)[:, None]
+    return np.fft.rfft(padded[idx] * window(n_fft), axis=1).T
+
+
+def istft(spec: np.ndarray, length: int, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
+    """Inverse of :func:`stft` (weighted overlap-add), trimmed to ``length`` samples."""
+    frames = np.fft.irfft(spec.T, n=n_fft, axis=1) * window(n_fft)
+    n_frames = frames.shape[0]
+    total = n_fft + hop * (n_frames - 1)
+    out, norm = np.zeros(total), np.zeros(total)
+    w2 = window(n_fft) ** 2
+    for i in range(n_frames):
+        out[i * hop : i * hop + n_fft] += frames[i]
+        norm[i * hop : i * hop + n_fft] += w2
+    pad = n_fft // 2
+    out = out / np.maximum(norm, 1e-8)
+    return out[pad : pad + length]
+
+
+def spectrogram_level(
+    magnitude: np.ndarray,
+    length: int,
+    sr: int,
+    weighting: str = "A",
+    n_fft: int = N_FFT,
+    hop: int = HOP,
+) -> float:
+    """Level in dB re full scale of the signal behind a magnitude spectrogram ``(bins, frames)``.
+
+    ``length`` is the signal's number of samples; ``weighting`` ``A`` or ``Z``.
+    """
+    power = np.asarray(magnitude, dtype=np.float64) ** 2
+    if weighting.upper() == "A":
+        power = power * a_weighting_gain(np.fft.rfftfreq(n_fft, 1.0 / sr))[:, None] ** 2
+    one_sided = np.full(power.shape[0], 2.0)
+    one_sided[0] = 1.0
+    if n_fft % 2 == 0:
+        one_sided[-1] = 1.0
+    overlap = (window(n_fft) ** 2).sum() / hop
+    energy = float((power * one_sided[:, None]).sum()) / (n_fft * overlap)
+    return float(power_to_db(energy / length))
+
+
+def masked_levels(
+    spec: np.ndarray, masks: dict[str, np.ndarray], length: int, sr: int, weighting: str = "A"
+) -> dict[str, float]:
+    """Level (dB re full scale) of each class's masked spectrogram ``mask * |spec|``."""
+    mag = np.abs(spec)
+    return {c: spectrogram_level(m * mag, length, sr, weighting) for c, m in masks.items()}

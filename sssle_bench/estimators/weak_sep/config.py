@@ -1,0 +1,95 @@
+"""Configuration of weak-sep: a frozen dataclass read from TOML (``paper`` / ``tiny`` presets)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from importlib.resources import files
+from typing import Any
+
+from ...errors import SssleError
+
+#: Energy-consistency resolutions: filterbank in {linear, mel} x aggregation in {tf, frame, clip}.
+FILTERBANKS = ("linear", "mel")
+AGGREGATIONS = ("tf", "frame", "clip")
+
+
+@dataclass(frozen=True)
+class WeakSepConfig:
+    """Every switch and weight of the model, the losses and training.
+
+    STFT: ``n_fft``/``hop`` in samples at ``sample_rate`` Hz (sqrt-Hann window).
+    ``margin``: asymmetric margin of the active energy consistency, as a fraction
+    of the mixture's energy; ``None`` = the training set's average margin.
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 512
+    hop: int = 128
+    unet_channels: int = 64
+    unet_kernel: int = 5
+    classifier_channels: tuple[int, int, int] = (32, 64, 128)
+    lstm_hidden: int = 100
+    n_mels: int = 40
+    silence_ratio: float = 0.01
+    weight_mixture: float = 1.0
+    weight_active: float = 1.0
+    weight_inactive: float = 1.0
+    weight_critic: float = 1.0
+    weight_background: float = 1.0
+    energy_resolutions: tuple[tuple[str, str], ...] = (
+        ("mel", "tf"),
+        ("mel", "frame"),
+        ("mel", "clip"),
+    )
+    margin: float | None = None
+    use_margin: bool = True
+    background_classification: bool = True
+    learning_rate: float = 1e-4
+    classifier_learning_rate: float = 1e-3
+    batch_size: int = 8
+    epochs: int = 50
+    classifier_epochs: int = 10
+    patience: int = 5
+    max_train_mixtures: int | None = None
+    threads: int = 0
+    seed: int = 0
+    weighting: str = "A"
+    #: None: every class gets its masked level; else classes the classifier scores
+    #: below this probability are predicted absent.
+    presence_threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        for fb, agg in self.energy_resolutions:
+            if fb not in FILTERBANKS or agg not in AGGREGATIONS:
+                raise SssleError(
+                    f"weak-sep: energy resolution ({fb}, {agg}) not in "
+                    f"{FILTERBANKS} x {AGGREGATIONS}"
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def make_config(raw: dict[str, Any]) -> WeakSepConfig:
+    """Build a config from TOML data, optionally based on ``preset = "paper" | "tiny"``."""
+    raw = dict(raw)
+    preset = raw.pop("preset", None)
+    base: dict[str, Any] = {}
+    if preset is not None:
+        try:
+            text = files("sssle_bench.estimators.weak_sep").joinpath(f"{preset}.toml").read_text()
+        except FileNotFoundError as exc:
+            raise SssleError(f"weak-sep: unknown preset {preset!r} (paper, tiny)") from exc
+        base = tomllib.loads(text)
+    merged = {**base, **raw}
+    known = {f.name for f in fields(WeakSepConfig)}
+    unknown = sorted(set(merged) - known)
+    if unknown:
+        raise SssleError(f"weak-sep: unknown config key(s) {', '.join(unknown)}")
+    for key in ("classifier_channels",):
+        if key in merged:
+            merged[key] = tuple(merged[key])
+    if "energy_resolutions" in merged:
+        merged["energy_resolutions"] = tuple(tuple(r) for r in merged["energy_resolutions"])
+    return WeakSepConfig(**merged)

@@ -1,0 +1,103 @@
+"""The ``weak-sep`` estimator: trains from clip labels, reads levels from masked spectrograms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ...dataset import GeneratedDataset, MixtureInfo
+from ..base import BaseEstimator, Levels
+from ..spectral import spectrogram_level
+from .config import WeakSepConfig, make_config
+from .train import Trainer, fit
+
+
+class WeakSep(BaseEstimator):
+    """Weakly supervised mask separation (U-Net + frozen CRNN critic), Cramer et al. 2021.
+
+    Config: any :class:`WeakSepConfig` field, or ``preset = "paper" | "tiny"``.
+    Each class gets the level of its masked spectrogram (same level definition
+    and weighting as the ground truth); with ``presence_threshold`` set, classes
+    the classifier scores below it are predicted absent instead.
+    """
+
+    name: ClassVar[str] = "weak-sep"
+    supervision: ClassVar[str] = "weak"
+    description: ClassVar[str] = "weakly supervised separation (Pishdadian 2020 + Cramer 2021)"
+
+    def __init__(self, **config: Any):
+        self.cfg: WeakSepConfig = make_config(config)
+        self.config = self.cfg.to_dict()
+        self.state = {}
+        self.workdir: Path | None = None
+        self.trainer: Trainer | None = None
+        self.classes: list[str] = []
+        self.log = print
+
+    def fit(self, dataset: GeneratedDataset, split: str = "train") -> None:
+        self.classes = list(dataset.classes)
+        self.trainer = Trainer(self.cfg, len(self.classes))
+        self.state = {"history": fit(self.trainer, dataset, split, self.workdir, self.log)}
+
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {
+                "separator": self.trainer.separator.state_dict(),
+                "classifier": self.trainer.classifier.state_dict(),
+            },
+            directory / "model.pt",
+        )
+        blob = {"name": self.name, "config": self.config, "classes": self.classes}
+        (directory / "estimator.json").write_text(json.dumps(blob, indent=1), encoding="utf-8")
+        (directory / "history.json").write_text(json.dumps(self.state.get("history", {}), indent=1))
+
+    @classmethod
+    def load(cls, directory: Path) -> WeakSep:
+        blob = json.loads((Path(directory) / "estimator.json").read_text(encoding="utf-8"))
+        est = cls(**blob["config"])
+        est.classes = blob["classes"]
+        est.trainer = Trainer(est.cfg, len(est.classes))
+        weights = torch.load(Path(directory) / "model.pt", weights_only=True)
+        est.trainer.separator.load_state_dict(weights["separator"])
+        est.trainer.classifier.load_state_dict(weights["classifier"])
+        est.trainer.separator.eval()
+        est.trainer.classifier.eval()
+        return est
+
+    def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Levels:
+        return self.predict_batch([audio], sr, [info])[0]
+
+    @torch.no_grad()
+    def predict_batch(
+        self, audios: list[np.ndarray], sr: int, infos: list[MixtureInfo | None]
+    ) -> list[Levels]:
+        batch = torch.from_numpy(np.stack(audios).astype(np.float32))
+        mag, feats = self.trainer.spectra(batch)
+        masks = (self.trainer.separator(feats) * mag[:, None]).numpy()
+        probs = self.trainer.classify(mag).numpy()
+        out = []
+        for b, audio in enumerate(audios):
+            levels = {}
+            for k, label in enumerate(self.classes):
+                threshold = self.cfg.presence_threshold
+                on = threshold is None or probs[b, k] >= threshold
+                levels[label] = (
+                    spectrogram_level(
+                        masks[b, k],
+                        audio.size,
+                        sr,
+                        self.cfg.weighting,
+                        self.cfg.n_fft,
+                        self.cfg.hop,
+                    )
+                    if on
+                    else -np.inf
+                )
+            out.append(levels)
+        return out

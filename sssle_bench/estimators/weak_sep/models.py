@@ -1,0 +1,119 @@
+"""Networks: the U-Net mask separator and the CRNN clip classifier, plus the STFT front end."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..spectral import window as sqrt_hann
+
+
+def magnitude(audio: torch.Tensor, n_fft: int, hop: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Linear-magnitude and complex STFT ``(batch, bins, frames)`` (sqrt-Hann, centred)."""
+    win = torch.from_numpy(sqrt_hann(n_fft)).to(audio.dtype)
+    spec = torch.stft(audio, n_fft, hop, window=win, center=True, return_complex=True)
+    return spec.abs(), spec
+
+
+def log_features(mag: torch.Tensor) -> torch.Tensor:
+    """Log-compressed magnitude, the separator's input ``(batch, 1, bins, frames)``."""
+    return torch.log(mag + 1e-4).unsqueeze(1)
+
+
+def log_mel(mag: torch.Tensor, filterbank: torch.Tensor) -> torch.Tensor:
+    """Log mel-band magnitude ``(batch, 1, bands, frames)``, the classifier's input."""
+    return torch.log(torch.einsum("mf,bft->bmt", filterbank, mag) + 1e-4).unsqueeze(1)
+
+
+class UNet(nn.Module):
+    """3 down / 3 up blocks of k x k stride-2 convolutions; one sigmoid mask per class."""
+
+    def __init__(self, n_classes: int, channels: int = 64, kernel: int = 5):
+        super().__init__()
+        pad = kernel // 2
+        c = [1, channels, 2 * channels, 4 * channels]
+        self.down = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(c[i], c[i + 1], kernel, 2, pad),
+                nn.BatchNorm2d(c[i + 1]),
+                nn.LeakyReLU(0.2),
+            )
+            for i in range(3)
+        )
+        ups = []
+        for i in (3, 2, 1):
+            cin = c[i] if i == 3 else 2 * c[i]
+            cout = c[i - 1] if i > 1 else channels
+            ups.append(
+                nn.Sequential(
+                    nn.ConvTranspose2d(cin, cout, kernel, 2, pad, output_padding=1),
+                    nn.BatchNorm2d(cout),
+                    nn.ReLU(),
+                )
+            )
+        self.up = nn.ModuleList(ups)
+        self.head = nn.Conv2d(channels + 1, n_classes, 1)
+        self.norm = nn.BatchNorm2d(1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, bins, frames)`` log magnitude -> masks ``(B, classes, bins, frames)``."""
+        _, _, f, t = features.shape
+        x = nn.functional.pad(self.norm(features), (0, (-t) % 8, 0, (-f) % 8))
+        skips = [x]
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+        skips.pop()
+        for block in self.up:
+            x = block(x)
+            x = torch.cat([x, skips.pop()], dim=1)
+        return torch.sigmoid(self.head(x))[:, :, :f, :t]
+
+
+class CRNN(nn.Module):
+    """Convolutions with pooling, a BiLSTM over time, one sigmoid per class (clip level).
+
+    Input: log mel-band magnitudes (see :func:`log_mel`).
+    """
+
+    def __init__(
+        self, n_classes: int, channels: tuple[int, int, int] = (32, 64, 128), hidden: int = 100
+    ):
+        super().__init__()
+        layers, cin = [], 1
+        for cout in channels:
+            layers += [
+                nn.Conv2d(cin, cout, 3, padding=1),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
+            cin = cout
+        self.conv = nn.Sequential(*layers)
+        self.norm = nn.BatchNorm2d(1)
+        self.lstm = nn.LSTM(cin, hidden, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(2 * hidden, n_classes)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """``(batch, 1, bands, frames)`` log mel -> presence probabilities ``(batch, classes)``."""
+        x = self.conv(self.norm(features)).mean(dim=2).transpose(1, 2)
+        x, _ = self.lstm(x)
+        return torch.sigmoid(self.out(x).max(dim=1).values)
+
+
+def mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """Triangular mel filterbank ``(n_mels, n_fft // 2 + 1)`` (HTK mel scale)."""
+
+    def mel(f):
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+
+    def hz(m):
+        return 700.0 * (10 ** (m / 2595.0) - 1.0)
+
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    edges = hz(np.linspace(mel(0.0), mel(sr / 2), n_mels + 2))
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (freqs[None, :] - lower) / (centre - lower)
+    falling = (upper - freqs[None, :]) / (upper - centre)
+    return np.maximum(0.0, np.minimum(rising, falling))

@@ -1,0 +1,226 @@
+"""Training: classifier pretraining, then the separator with every loss; seeded and resumable.
+
+Each epoch logs its loss terms, saves ``checkpoint.pt`` (weights, optimiser,
+history, random states) in the work folder and keeps the best weights by
+validation loss; a rerun with the same work folder resumes from the checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ...dataset import GeneratedDataset, torch_dataset
+from .config import WeakSepConfig
+from .losses import (
+    active_consistency,
+    background_loss,
+    band_energies,
+    critic_loss,
+    dataset_margin,
+    inactive_consistency,
+    mixture_loss,
+    non_silent_frames,
+)
+from .models import CRNN, UNet, log_features, log_mel, magnitude, mel_filterbank
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed torch's weight initialisation; return the generator that shuffles batches."""
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def training_margin(dataset: GeneratedDataset, split: str) -> float:
+    """The training set's average margin: the mixture energy fraction its sources leave out."""
+    mixes = dataset.table(split).set_index(["mixture_id", "condition"])
+    truth = dataset.truth(split)
+    src = (
+        (10 ** (truth["level_dbfs"] / 10))
+        .fillna(0.0)
+        .groupby([truth["mixture_id"], truth["condition"]])
+        .sum()
+    )
+    mix = 10 ** (mixes.loc[src.index, "mixture_dbfs"] / 10)
+    return dataset_margin(mix.to_numpy(), src.to_numpy())
+
+
+class Trainer:
+    """Holds the networks and the fixed tensors (mel filterbank) for one configuration."""
+
+    def __init__(self, config: WeakSepConfig, n_classes: int):
+        self.config = config
+        self.separator = UNet(n_classes, config.unet_channels, config.unet_kernel)
+        self.classifier = CRNN(n_classes, config.classifier_channels, config.lstm_hidden)
+        mel = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels)
+        self.filterbanks = {"linear": None, "mel": torch.from_numpy(mel).float()}
+
+    def spectra(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mixture magnitude ``(B, F, T)`` and the separator's input features."""
+        mag, _ = magnitude(audio, self.config.n_fft, self.config.hop)
+        return mag, log_features(mag)
+
+    def classify(self, mag: torch.Tensor) -> torch.Tensor:
+        """Clip-level presence probabilities ``(B, K)`` of magnitude spectrograms."""
+        return self.classifier(log_mel(mag, self.filterbanks["mel"]))
+
+    def loss_terms(self, audio: torch.Tensor, labels: torch.Tensor, margin: float) -> dict:
+        """Every separator loss term on one batch (classifier frozen)."""
+        c = self.config
+        x, feats = self.spectra(audio)
+        masks = self.separator(feats)
+        frames = non_silent_frames(x, c.silence_ratio)
+        terms = {"mixture": mixture_loss(x, masks, labels, frames)}
+        m = margin if c.use_margin else 0.0
+        energies = {
+            fb: band_energies(x, masks, frames, self.filterbanks[fb])
+            for fb in {fb for fb, _ in c.energy_resolutions}
+        }
+        act = [
+            active_consistency(*energies[fb], labels, agg, m) for fb, agg in c.energy_resolutions
+        ]
+        ina = [inactive_consistency(*energies[fb], labels, agg) for fb, agg in c.energy_resolutions]
+        terms["active"] = torch.stack(act).mean() if act else x.new_zeros(())
+        terms["inactive"] = torch.stack(ina).mean() if ina else x.new_zeros(())
+        b, k = labels.shape
+        sources = (x[:, None] * masks).reshape(b * k, *x.shape[1:])
+        terms["critic"] = critic_loss(self.classify(sources).reshape(b, k, k), labels)
+        if c.background_classification:
+            residual = x * torch.clamp(1 - masks.sum(dim=1), min=0.0)
+            terms["background"] = background_loss(self.classify(residual))
+        weights = {
+            "mixture": c.weight_mixture,
+            "active": c.weight_active,
+            "inactive": c.weight_inactive,
+            "critic": c.weight_critic,
+            "background": c.weight_background,
+        }
+        terms["total"] = sum(weights[n] * v for n, v in terms.items())
+        return terms
+
+
+def _loader(dataset, split, config, generator, shuffle):
+    ds = torch_dataset(dataset, split)
+    if config.max_train_mixtures is not None and shuffle:
+        ds = torch.utils.data.Subset(ds, range(min(len(ds), config.max_train_mixtures)))
+    return torch.utils.data.DataLoader(
+        ds, batch_size=config.batch_size, shuffle=shuffle, generator=generator
+    )
+
+
+def train_classifier(trainer: Trainer, loader, epochs: int, lr: float, log) -> list[float]:
+    """Pretrain the CRNN on mixtures with clip labels (BCE), then freeze it."""
+    opt = torch.optim.Adam(trainer.classifier.parameters(), lr=lr)
+    losses = []
+    for epoch in range(epochs):
+        trainer.classifier.train()
+        total, n = 0.0, 0
+        for audio, labels in loader:
+            mag, _ = trainer.spectra(audio)
+            loss = torch.nn.functional.binary_cross_entropy(trainer.classify(mag), labels)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total, n = total + float(loss.detach()) * len(labels), n + len(labels)
+        losses.append(total / n)
+        log(f"classifier epoch {epoch + 1}/{epochs}: bce {losses[-1]:.4f}")
+    trainer.classifier.eval()
+    for p in trainer.classifier.parameters():
+        p.requires_grad_(False)
+    return losses
+
+
+def _epoch(trainer: Trainer, loader, margin: float, opt=None) -> dict[str, float]:
+    sums: dict[str, float] = {}
+    n = 0
+    trainer.separator.train(opt is not None)
+    with torch.set_grad_enabled(opt is not None):
+        for audio, labels in loader:
+            terms = trainer.loss_terms(audio, labels, margin)
+            if opt is not None:
+                opt.zero_grad()
+                terms["total"].backward()
+                opt.step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(labels)
+            n += len(labels)
+    return {k: v / n for k, v in sums.items()}
+
+
+def fit(
+    trainer: Trainer,
+    dataset: GeneratedDataset,
+    split: str,
+    workdir: Path | None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train both networks; returns the history (per-epoch loss terms) and the margin."""
+    c = trainer.config
+    if c.threads:
+        torch.set_num_threads(c.threads)
+    generator = seed_everything(c.seed)
+    margin = c.margin if c.margin is not None else training_margin(dataset, split)
+    train_loader = _loader(dataset, split, c, generator, shuffle=True)
+    valid = "valid" if "valid" in dataset.splits and split != "valid" else None
+    valid_loader = _loader(dataset, valid, c, generator, shuffle=False) if valid else None
+    ckpt = None if workdir is None else Path(workdir) / "checkpoint.pt"
+    opt = torch.optim.Adam(trainer.separator.parameters(), lr=c.learning_rate)
+    history: dict[str, Any] = {"classifier": [], "epochs": [], "margin": margin}
+    best, best_state, stale, start = float("inf"), None, 0, 0
+    if ckpt is not None and ckpt.is_file():
+        state = torch.load(ckpt, weights_only=False)
+        trainer.separator.load_state_dict(state["separator"])
+        trainer.classifier.load_state_dict(state["classifier"])
+        opt.load_state_dict(state["optimizer"])
+        history, best = state["history"], state["best"]
+        best_state, stale = state["best_state"], state["stale"]
+        start = len(history["epochs"])
+        torch.set_rng_state(state["torch_rng"])
+        generator.set_state(state["loader_rng"])
+        for p in trainer.classifier.parameters():
+            p.requires_grad_(False)
+        trainer.classifier.eval()
+        log(f"resuming from {ckpt} after epoch {start}")
+    else:
+        history["classifier"] = train_classifier(
+            trainer, train_loader, c.classifier_epochs, c.classifier_learning_rate, log
+        )
+    for epoch in range(start, c.epochs):
+        train_terms = _epoch(trainer, train_loader, margin, opt)
+        valid_terms = _epoch(trainer, valid_loader, margin) if valid_loader else train_terms
+        history["epochs"].append({"train": train_terms, "valid": valid_terms})
+        terms = ", ".join(f"{k} {v:.4f}" for k, v in train_terms.items())
+        log(f"epoch {epoch + 1}/{c.epochs}: {terms} | valid total {valid_terms['total']:.4f}")
+        if valid_terms["total"] < best:
+            best, stale = valid_terms["total"], 0
+            best_state = {k: v.clone() for k, v in trainer.separator.state_dict().items()}
+        else:
+            stale += 1
+        if ckpt is not None:
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+            tmp = ckpt.with_suffix(".tmp")
+            torch.save(
+                {
+                    "separator": trainer.separator.state_dict(),
+                    "classifier": trainer.classifier.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "history": history,
+                    "best": best,
+                    "best_state": best_state,
+                    "stale": stale,
+                    "torch_rng": torch.get_rng_state(),
+                    "loader_rng": generator.get_state(),
+                },
+                tmp,
+            )
+            tmp.replace(ckpt)
+        if stale >= c.patience:
+            log(f"early stopping after epoch {epoch + 1} (patience {c.patience})")
+            break
+    if best_state is not None:
+        trainer.separator.load_state_dict(best_state)
+    trainer.separator.eval()
+    return history

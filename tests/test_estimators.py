@@ -1,0 +1,103 @@
+"""Built-in estimators: class-prior and oracle on known numbers, NMF, spectral read-out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sssle_bench.dataset import GeneratedDataset, MixtureInfo
+from sssle_bench.errors import SssleError
+from sssle_bench.estimators import estimator_class
+from sssle_bench.estimators.run import predict, train
+from sssle_bench.estimators.spectral import istft, masked_levels, spectrogram_level, stft
+from sssle_bench.levels import dbfs, dbfs_a
+
+
+def test_class_prior_is_the_median_of_usually_present_classes(toy_dataset: Path, tmp_path: Path):
+    est = train("class-prior", toy_dataset, tmp_path / "m", {})
+    truth = pd.read_csv(toy_dataset / "ground_truth" / "train.csv")
+    for label, rows in truth.groupby("class"):
+        expected = rows.loc[rows["present"] == 1, "level_dbfs_a"].median()
+        got = est.predict(np.zeros(16000), 16000)[label]
+        if rows["present"].mean() >= 0.5:
+            assert got == pytest.approx(expected)
+        else:
+            assert got == -np.inf
+    loaded = estimator_class("class-prior").load(tmp_path / "m")
+    assert loaded.predict(np.zeros(10), 16000) == est.predict(np.zeros(10), 16000)
+
+
+def test_oracle_splits_the_mixture_level_among_present_classes():
+    est = estimator_class("oracle-presence-split")()
+    x = np.random.default_rng(0).standard_normal(16000) * 0.1
+    info = MixtureInfo("m", "test", "none", {"a": True, "b": True, "c": False})
+    out = est.predict(x, 16000, info)
+    assert out["a"] == out["b"] == pytest.approx(dbfs_a(x, 16000) - 10 * np.log10(2))
+    assert out["c"] == -np.inf
+    with pytest.raises(SssleError, match="needs the mixture's true labels"):
+        est.predict(x, 16000)
+
+
+def test_predict_writes_a_valid_submission(toy_dataset: Path, tmp_path: Path):
+    from sssle_bench.submission import validate_file
+
+    train("oracle-presence-split", toy_dataset, tmp_path / "m", {})
+    out = predict(
+        "oracle-presence-split", toy_dataset, tmp_path / "m", tmp_path / "s", echo=lambda s: None
+    )
+    result, truth = validate_file(out / "predictions.csv", toy_dataset, "test")
+    assert result.ok and len(truth) == 3 * 4 * 5
+    assert 'supervision = "oracle"' in (out / "meta.toml").read_text()
+
+
+def test_stft_round_trip_and_spectrogram_levels():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(16000) * 0.05
+    spec = stft(x)
+    assert np.max(np.abs(istft(spec, x.size) - x)) < 1e-12
+    assert spectrogram_level(np.abs(spec), x.size, 16000, "Z") == pytest.approx(dbfs(x), abs=0.01)
+    assert spectrogram_level(np.abs(spec), x.size, 16000, "A") == pytest.approx(
+        dbfs_a(x, 16000), abs=0.01
+    )
+
+
+def test_ideal_ratio_masks_read_out_the_ground_truth(toy_dataset: Path):
+    """IRM (amplitude, beta = 1/2) from the isolated sources -> levels within 0.5 dB."""
+    import soundfile as sf
+
+    ds = GeneratedDataset(toy_dataset)
+    errors = []
+    for mix in ds.mixtures("test"):
+        mags = {c: np.abs(stft(s)) for c, s in ds.sources(mix).items()}
+        power = sum(m**2 for m in mags.values())
+        bg = mix.sources_dir / "background.wav"
+        if bg.exists():
+            power = power + np.abs(stft(sf.read(bg)[0])) ** 2
+        masks = {c: np.sqrt(m**2 / np.maximum(power, 1e-20)) for c, m in mags.items()}
+        levels = masked_levels(stft(mix.audio), masks, mix.audio.size, mix.sample_rate, "A")
+        errors += [abs(levels[c] - mix.levels_dbfs_a[c]) for c in masks]
+    errors = np.array(errors)
+    assert errors.size > 20
+    assert np.mean(errors) < 0.25 and np.percentile(errors, 90) < 0.5
+
+
+def test_nmf_needs_sources_and_predicts_finite_levels(toy_dataset: Path, tmp_path: Path):
+    config = {"components": 4, "train_iterations": 20, "predict_iterations": 20}
+    est = train("nmf", toy_dataset, tmp_path / "m", config)
+    mix = next(GeneratedDataset(toy_dataset).mixtures("test"))
+    levels = est.predict(mix.audio, mix.sample_rate)
+    assert set(levels) == set(GeneratedDataset(toy_dataset).classes)
+    assert all(-120 < v < 0 for v in levels.values())
+    loaded = estimator_class("nmf").load(tmp_path / "m")
+    assert loaded.predict(mix.audio, mix.sample_rate) == levels
+
+
+def test_nmf_refuses_a_dataset_without_sources(synthetic_home: Path, tmp_path: Path):
+    from .conftest import generate
+
+    plain = generate(tmp_path / "ds", synthetic_home, limit=1)
+    with pytest.raises(SssleError, match="generate with --save-sources"):
+        train("nmf", plain, tmp_path / "m", {})
