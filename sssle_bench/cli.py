@@ -422,23 +422,9 @@ def estimators_cmd() -> None:
 @click.option("--jobs", type=int, default=None, help="Worker processes (default: all cores).")
 def demo_cmd(out: Path, jobs: int | None) -> None:
     """Run the pipeline end to end on built-in synthetic data (resumable)."""
-    from importlib.resources import as_file, files
+    from .demo import run_demo
 
-    from .generate.check import verify_dataset
-    from .generate.runner import generate_dataset
-    from .sources.synthetic import make_synthetic_sources
-
-    home, dataset = out / "sources", out / "toy"
-    click.echo(f"[1/3] synthetic sources -> {home}")
-    make_synthetic_sources(home, seed=0)
-    click.echo(f"[2/3] toy dataset (4 conditions) -> {dataset}")
-    with as_file(files("sssle_bench.recipes").joinpath("toy.toml")) as recipe:
-        generate_dataset(recipe, dataset, home, jobs=jobs or _default_jobs(), echo=click.echo)
-    click.echo("[3/3] verify")
-    problems = verify_dataset(dataset)
-    if problems:
-        raise SssleError(f"demo dataset failed verification: {problems[0]}")
-    click.echo(f"dataset OK: {dataset} (ground truth in {dataset / 'ground_truth'})")
+    run_demo(out, jobs or _default_jobs(), echo=click.echo)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -52,7 +52,9 @@ class WeakSepConfig:
     classifier_epochs: int = 10
     patience: int = 5
     max_train_mixtures: int | None = None
-    threads: int = 0
+    #: torch CPU threads. 1 (default) makes training bit-reproducible for a seed;
+    #: more threads are faster but their parallel reductions change the weights.
+    threads: int = 1
     seed: int = 0
     weighting: str = "A"
     #: None: every class gets its masked level; else classes the classifier scores

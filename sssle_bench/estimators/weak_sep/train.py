@@ -103,9 +103,12 @@ class Trainer:
 
 
 def _loader(dataset, split, config, generator, shuffle):
+    """Batches of (audio, labels); ``max_train_mixtures`` keeps an evenly spaced subset."""
     ds = torch_dataset(dataset, split)
-    if config.max_train_mixtures is not None and shuffle:
-        ds = torch.utils.data.Subset(ds, range(min(len(ds), config.max_train_mixtures)))
+    limit = config.max_train_mixtures
+    if limit is not None and len(ds) > limit:
+        step = len(ds) / limit
+        ds = torch.utils.data.Subset(ds, [int(i * step) for i in range(limit)])
     return torch.utils.data.DataLoader(
         ds, batch_size=config.batch_size, shuffle=shuffle, generator=generator
     )

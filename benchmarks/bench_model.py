@@ -1,0 +1,82 @@
+"""weak-sep speed on CPU: inference real-time factor and training mixtures/s.
+
+    python benchmarks/bench_model.py [--preset paper|tiny]
+
+Inference: 4 s clips at 16 kHz, batch 16, with 1 thread and with all threads;
+RTF = seconds of audio per second of compute (target: >= 200x on one core).
+Training: mixtures/s of one separator step (forward + backward, batch 8).
+Random weights: speed does not depend on training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+
+from sssle_bench.estimators.weak_sep.config import make_config
+from sssle_bench.estimators.weak_sep.estimator import WeakSep
+from sssle_bench.estimators.weak_sep.train import Trainer
+
+CLASSES = ["car_horn", "dog_bark", "gun_shot", "jackhammer", "siren"]
+SR, SECONDS = 16000, 4.0
+
+
+def make(preset: str) -> WeakSep:
+    est = WeakSep(preset=preset)
+    est.classes = CLASSES
+    est.trainer = Trainer(est.cfg, len(CLASSES))
+    est.trainer.separator.eval()
+    est.trainer.classifier.eval()
+    return est
+
+
+def inference_rtf(est: WeakSep, threads: int, batch: int = 16, repeats: int = 3) -> float:
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    audios = [
+        rng.standard_normal(int(SR * SECONDS)).astype(np.float32) * 0.05 for _ in range(batch)
+    ]
+    est.predict_batch(audios, SR, [None] * batch)  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        est.predict_batch(audios, SR, [None] * batch)
+    return batch * repeats * SECONDS / (time.perf_counter() - start)
+
+
+def training_rate(preset: str, threads: int, batch: int = 8, steps: int = 3) -> float:
+    torch.set_num_threads(threads)
+    trainer = Trainer(make_config({"preset": preset}), len(CLASSES))
+    for p in trainer.classifier.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.Adam(trainer.separator.parameters(), 1e-4)
+    audio = torch.randn(batch, int(SR * SECONDS)) * 0.05
+    labels = (torch.rand(batch, len(CLASSES)) > 0.4).float()
+    start = time.perf_counter()
+    for _ in range(steps):
+        terms = trainer.loss_terms(audio, labels, 0.3)
+        opt.zero_grad()
+        terms["total"].backward()
+        opt.step()
+    return batch * steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--preset", default="tiny", choices=["tiny", "paper"])
+    args = parser.parse_args()
+    cores = len(os.sched_getaffinity(0))
+    est = make(args.preset)
+    print(f"preset {args.preset}, {cores} cores")
+    print(f"inference RTF, 1 thread      : {inference_rtf(est, 1):8.1f}x real time")
+    print(f"inference RTF, {cores} threads     : {inference_rtf(est, cores):8.1f}x real time")
+    print(
+        f"training, {cores} threads          : {training_rate(args.preset, cores):8.2f} mixtures/s"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""weak-sep: every loss term on hand-made tensors, seeding, resume, training (needs torch)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="weak-sep needs the [model] extra (torch)")
+
+from sssle_bench.estimators.run import train  # noqa: E402
+from sssle_bench.estimators.weak_sep import losses  # noqa: E402
+from sssle_bench.estimators.weak_sep.config import make_config  # noqa: E402
+from sssle_bench.estimators.weak_sep.models import mel_filterbank  # noqa: E402
+
+
+def hand_made():
+    """One clip, 2 bins x 2 frames of magnitude 1; mask 0.5 for class 0, 0.25 for class 1."""
+    x = torch.ones(1, 2, 2)
+    masks = torch.stack([torch.full((2, 2), 0.5), torch.full((2, 2), 0.25)])[None]
+    labels = torch.tensor([[1.0, 0.0]])
+    frames = torch.ones(1, 2)
+    return x, masks, labels, frames
+
+
+def test_mixture_loss():
+    x, masks, labels, frames = hand_made()
+    # |1 - 0.5| for the present class + |0.25| given to the absent one
+    assert float(losses.mixture_loss(x, masks, labels, frames)) == pytest.approx(0.75)
+    # silent frames do not count
+    frames = torch.tensor([[1.0, 0.0]])
+    x2 = x.clone()
+    x2[:, :, 1] = 100.0
+    assert float(losses.mixture_loss(x2, masks, labels, frames)) == pytest.approx(0.75)
+
+
+def test_non_silent_frames():
+    x = torch.tensor([[[1.0, 0.05, 0.0]]])  # frame energies 1, 0.0025, 0
+    assert losses.non_silent_frames(x, 0.01).tolist() == [[1.0, 0.0, 0.0]]
+
+
+@pytest.mark.parametrize("aggregation", ["tf", "frame", "clip"])
+def test_active_consistency_with_asymmetric_margin(aggregation: str):
+    x, masks, labels, frames = hand_made()
+    mix_e, src_e = losses.band_energies(x, masks, frames, None)
+    # present source holds 0.25 of each bin's energy: rho = 0.75 everywhere
+    assert float(
+        losses.active_consistency(mix_e, src_e, labels, aggregation, 0.0)
+    ) == pytest.approx(0.75)
+    assert float(
+        losses.active_consistency(mix_e, src_e, labels, aggregation, 0.5)
+    ) == pytest.approx(0.25)
+    assert float(
+        losses.active_consistency(mix_e, src_e, labels, aggregation, 0.8)
+    ) == pytest.approx(0.0)
+    # overestimating (two full masks present: 2x the energy) is penalised whatever the margin
+    full = torch.ones_like(masks)
+    mix_e, src_e = losses.band_energies(x, full, frames, None)
+    both = torch.ones_like(labels)
+    assert float(losses.active_consistency(mix_e, src_e, both, aggregation, 0.9)) == pytest.approx(
+        1.0
+    )
+
+
+def test_inactive_consistency_and_filterbank():
+    x, masks, labels, frames = hand_made()
+    mix_e, src_e = losses.band_energies(x, masks, frames, None)
+    assert float(losses.inactive_consistency(mix_e, src_e, labels, "clip")) == pytest.approx(0.0625)
+    fb = torch.tensor([[1.0, 1.0]])  # one band summing both bins
+    mix_b, src_b = losses.band_energies(x, masks, frames, fb)
+    assert mix_b.shape == (1, 1, 2) and src_b.shape == (1, 2, 1, 2)
+    assert float(losses.inactive_consistency(mix_b, src_b, labels, "tf")) == pytest.approx(0.0625)
+
+
+def test_classifier_losses():
+    labels = torch.tensor([[1.0, 0.0]])
+    perfect = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
+    assert float(losses.critic_loss(perfect, labels)) == pytest.approx(0.0, abs=1e-6)
+    half = torch.full((1, 2, 2), 0.5)
+    assert float(losses.critic_loss(half, labels)) == pytest.approx(math.log(2), abs=1e-6)
+    assert float(losses.background_loss(torch.zeros(1, 2))) == pytest.approx(0.0, abs=1e-6)
+    assert float(losses.background_loss(torch.full((1, 2), 0.5))) == pytest.approx(math.log(2))
+
+
+def test_dataset_margin():
+    assert losses.dataset_margin([1.0, 2.0], [0.5, 2.0]) == pytest.approx(0.25)
+    assert losses.dataset_margin([1.0], [3.0]) == 0.0
+
+
+def test_mel_filterbank_shape_and_partition():
+    fb = mel_filterbank(16000, 512, 40)
+    assert fb.shape == (40, 257) and fb.min() >= 0 and fb.max() <= 1
+    assert np.all(fb[:, 10:200].sum(axis=0) > 0.5)
+
+
+def test_config_presets_and_errors():
+    tiny, paper = make_config({"preset": "tiny"}), make_config({"preset": "paper"})
+    assert paper.unet_channels == 64 and paper.lstm_hidden == 100 and paper.epochs == 50
+    assert paper.learning_rate == 1e-4 and paper.batch_size == 8 and paper.patience == 5
+    assert tiny.unet_channels < paper.unet_channels
+    from sssle_bench.errors import SssleError
+
+    with pytest.raises(SssleError, match="unknown config key"):
+        make_config({"colour": 1})
+    with pytest.raises(SssleError, match="energy resolution"):
+        make_config({"energy_resolutions": [["bark", "tf"]]})
+
+
+QUICK = {"preset": "tiny", "epochs": 2, "classifier_epochs": 1, "batch_size": 4}
+
+
+def weights(folder: Path) -> dict:
+    return torch.load(folder / "model.pt", weights_only=True)
+
+
+def test_same_seed_same_weights_and_resume(toy_dataset: Path, tmp_path: Path):
+    train("weak-sep", toy_dataset, tmp_path / "a", QUICK)
+    train("weak-sep", toy_dataset, tmp_path / "b", QUICK)
+    a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert all(torch.equal(a["separator"][k], b["separator"][k]) for k in a["separator"])
+    # interrupted after epoch 1, resumed: the same weights as the uninterrupted run
+    train("weak-sep", toy_dataset, tmp_path / "c", {**QUICK, "epochs": 1})
+    logs = []
+    from sssle_bench.estimators import estimator_class
+
+    est = estimator_class("weak-sep")(**QUICK)
+    est.workdir, est.log = tmp_path / "c", logs.append
+    from sssle_bench.dataset import GeneratedDataset
+
+    est.fit(GeneratedDataset(toy_dataset))
+    est.save(tmp_path / "c")
+    assert any(line.startswith("resuming from") for line in logs)
+    c = weights(tmp_path / "c")
+    assert all(torch.equal(a["separator"][k], c["separator"][k]) for k in a["separator"])
+    history = est.state["history"]
+    assert len(history["epochs"]) == 2
+    assert set(history["epochs"][0]["train"]) == {
+        "mixture",
+        "active",
+        "inactive",
+        "critic",
+        "background",
+        "total",
+    }
