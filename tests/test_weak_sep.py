@@ -144,3 +144,37 @@ def test_same_seed_same_weights_and_resume(toy_dataset: Path, tmp_path: Path):
         "background",
         "total",
     }
+
+
+def test_short_training_lowers_loss_and_beats_class_prior(toy_dataset: Path, tmp_path: Path):
+    """On the toy training split, weak-sep's level error ends below class-prior's."""
+    from sssle_bench.estimators.run import predict
+    from sssle_bench.metrics import ScoreSettings
+    from sssle_bench.scoring import score_submission
+
+    config = {
+        "preset": "tiny",
+        "epochs": 8,
+        "classifier_epochs": 10,
+        "batch_size": 4,
+        "patience": 8,
+    }
+    est = train("weak-sep", toy_dataset, tmp_path / "ws", config)
+    totals = [e["train"]["total"] for e in est.state["history"]["epochs"]]
+    assert totals[-1] < totals[0]
+    train("class-prior", toy_dataset, tmp_path / "cp", {})
+    mae = {}
+    for name, model in [("weak-sep", "ws"), ("class-prior", "cp")]:
+        sub = predict(
+            name,
+            toy_dataset,
+            tmp_path / model,
+            tmp_path / f"s-{model}",
+            split="train",
+            echo=lambda s: None,
+        )
+        doc = score_submission(
+            sub / "predictions.csv", toy_dataset, "train", ScoreSettings(bootstrap=0)
+        )
+        mae[name] = doc["overall"]["all"]["mae_present_db"]["value"]
+    assert mae["weak-sep"] < mae["class-prior"], mae

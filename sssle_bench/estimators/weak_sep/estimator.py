@@ -40,8 +40,8 @@ class WeakSep(BaseEstimator):
 
     def fit(self, dataset: GeneratedDataset, split: str = "train") -> None:
         self.classes = list(dataset.classes)
-        self.trainer = Trainer(self.cfg, len(self.classes))
-        self.state = {"history": fit(self.trainer, dataset, split, self.workdir, self.log)}
+        self.trainer, history = fit(self.cfg, dataset, split, self.workdir, self.log)
+        self.state = {"history": history}
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)

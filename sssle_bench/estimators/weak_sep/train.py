@@ -154,17 +154,18 @@ def _epoch(trainer: Trainer, loader, margin: float, opt=None) -> dict[str, float
 
 
 def fit(
-    trainer: Trainer,
+    config: WeakSepConfig,
     dataset: GeneratedDataset,
     split: str,
     workdir: Path | None,
     log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Train both networks; returns the history (per-epoch loss terms) and the margin."""
-    c = trainer.config
+) -> tuple[Trainer, dict[str, Any]]:
+    """Seed, build and train both networks; returns them and the history (loss terms, margin)."""
+    c = config
     if c.threads:
         torch.set_num_threads(c.threads)
     generator = seed_everything(c.seed)
+    trainer = Trainer(c, len(dataset.classes))
     margin = c.margin if c.margin is not None else training_margin(dataset, split)
     train_loader = _loader(dataset, split, c, generator, shuffle=True)
     valid = "valid" if "valid" in dataset.splits and split != "valid" else None
@@ -226,4 +227,4 @@ def fit(
     if best_state is not None:
         trainer.separator.load_state_dict(best_state)
     trainer.separator.eval()
-    return history
+    return trainer, history
