@@ -178,3 +178,18 @@ def test_short_training_lowers_loss_and_beats_class_prior(toy_dataset: Path, tmp
         )
         mae[name] = doc["overall"]["all"]["mae_present_db"]["value"]
     assert mae["weak-sep"] < mae["class-prior"], mae
+
+
+def test_torch_dataset_wrapper(toy_dataset: Path):
+    from sssle_bench.dataset import GeneratedDataset, torch_dataset
+
+    ds = GeneratedDataset(toy_dataset)
+    split = torch_dataset(ds, "train")
+    assert len(split) == 3 * 4
+    audio, labels = split[5]
+    assert audio.shape == (64000,) and audio.dtype == torch.float32
+    truth = ds.wide("train", "present")
+    mix = ds.table("train").iloc[5]
+    assert (
+        labels.tolist() == truth.loc[(mix["mixture_id"], mix["condition"])].astype(float).tolist()
+    )

@@ -52,6 +52,31 @@ def istft(spec: np.ndarray, length: int, n_fft: int = N_FFT, hop: int = HOP) -> 
     return out[pad : pad + length]
 
 
+def spectrogram_levels(
+    magnitude: np.ndarray,
+    length: int,
+    sr: int,
+    weighting: str = "A",
+    n_fft: int = N_FFT,
+    hop: int = HOP,
+) -> np.ndarray:
+    """Levels in dB re full scale of the signals behind magnitude spectrograms.
+
+    ``magnitude`` is ``(..., bins, frames)``; returns the leading shape.
+    ``length`` is each signal's number of samples; ``weighting`` ``A`` or ``Z``.
+    """
+    weights = np.full(n_fft // 2 + 1, 2.0)  # one-sided spectrum: bins count twice...
+    weights[0] = 1.0  # ...but DC
+    if n_fft % 2 == 0:
+        weights[-1] = 1.0  # ...and Nyquist
+    if weighting.upper() == "A":
+        weights = weights * a_weighting_gain(np.fft.rfftfreq(n_fft, 1.0 / sr)) ** 2
+    overlap = (window(n_fft) ** 2).sum() / hop
+    mag = np.asarray(magnitude, dtype=np.float64)
+    energy = np.einsum("...ft,f->...", mag * mag, weights) / (n_fft * overlap)
+    return np.asarray(power_to_db(energy / length))
+
+
 def spectrogram_level(
     magnitude: np.ndarray,
     length: int,
@@ -60,20 +85,8 @@ def spectrogram_level(
     n_fft: int = N_FFT,
     hop: int = HOP,
 ) -> float:
-    """Level in dB re full scale of the signal behind a magnitude spectrogram ``(bins, frames)``.
-
-    ``length`` is the signal's number of samples; ``weighting`` ``A`` or ``Z``.
-    """
-    power = np.asarray(magnitude, dtype=np.float64) ** 2
-    if weighting.upper() == "A":
-        power = power * a_weighting_gain(np.fft.rfftfreq(n_fft, 1.0 / sr))[:, None] ** 2
-    one_sided = np.full(power.shape[0], 2.0)
-    one_sided[0] = 1.0
-    if n_fft % 2 == 0:
-        one_sided[-1] = 1.0
-    overlap = (window(n_fft) ** 2).sum() / hop
-    energy = float((power * one_sided[:, None]).sum()) / (n_fft * overlap)
-    return float(power_to_db(energy / length))
+    """Level in dB re full scale behind one magnitude spectrogram ``(bins, frames)``."""
+    return float(spectrogram_levels(magnitude, length, sr, weighting, n_fft, hop))
 
 
 def masked_levels(

@@ -11,7 +11,7 @@ import torch
 
 from ...dataset import GeneratedDataset, MixtureInfo
 from ..base import BaseEstimator, Levels
-from ..spectral import spectrogram_level
+from ..spectral import spectrogram_levels
 from .config import WeakSepConfig, make_config
 from .train import Trainer, fit
 
@@ -73,31 +73,27 @@ class WeakSep(BaseEstimator):
     def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Levels:
         return self.predict_batch([audio], sr, [info])[0]
 
-    @torch.no_grad()
+    #: Clips per forward pass: small chunks keep full-resolution feature maps in cache.
+    CHUNK = 4
+
+    @torch.inference_mode()
     def predict_batch(
         self, audios: list[np.ndarray], sr: int, infos: list[MixtureInfo | None]
     ) -> list[Levels]:
+        out: list[Levels] = []
+        for start in range(0, len(audios), self.CHUNK):
+            out += self._predict_chunk(audios[start : start + self.CHUNK], sr)
+        return out
+
+    def _predict_chunk(self, audios: list[np.ndarray], sr: int) -> list[Levels]:
         batch = torch.from_numpy(np.stack(audios).astype(np.float32))
         mag, feats = self.trainer.spectra(batch)
-        masks = (self.trainer.separator(feats) * mag[:, None]).numpy()
+        sources = (self.trainer.separator(feats) * mag[:, None]).numpy()
         probs = self.trainer.classify(mag).numpy()
-        out = []
-        for b, audio in enumerate(audios):
-            levels = {}
-            for k, label in enumerate(self.classes):
-                threshold = self.cfg.presence_threshold
-                on = threshold is None or probs[b, k] >= threshold
-                levels[label] = (
-                    spectrogram_level(
-                        masks[b, k],
-                        audio.size,
-                        sr,
-                        self.cfg.weighting,
-                        self.cfg.n_fft,
-                        self.cfg.hop,
-                    )
-                    if on
-                    else -np.inf
-                )
-            out.append(levels)
-        return out
+        levels = spectrogram_levels(
+            sources, audios[0].size, sr, self.cfg.weighting, self.cfg.n_fft, self.cfg.hop
+        )
+        threshold = self.cfg.presence_threshold
+        if threshold is not None:
+            levels = np.where(probs >= threshold, levels, -np.inf)
+        return [dict(zip(self.classes, map(float, row), strict=True)) for row in levels]
