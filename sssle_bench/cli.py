@@ -244,6 +244,25 @@ allow_missing_option = click.option(
 )
 
 
+weighting_option = click.option(
+    "--weighting",
+    type=click.Choice(["A", "Z"], case_sensitive=False),
+    default="A",
+    show_default=True,
+    help="A: score against level_dbfs_a; Z: against level_dbfs.",
+)
+bootstrap_option = click.option(
+    "--bootstrap",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="Resamples of mixtures for 95% CIs (0: off).",
+)
+bootstrap_seed_option = click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap."
+)
+
+
 @main.command("validate")
 @click.argument("predictions", type=click.Path(dir_okay=False, path_type=Path))
 @truth_option
@@ -275,23 +294,11 @@ def validate_cmd(predictions: Path, truth_dir: Path, split: str, allow_missing: 
     default=None,
     help="Write score.json here.",
 )
-@click.option(
-    "--weighting",
-    type=click.Choice(["A", "Z"], case_sensitive=False),
-    default="A",
-    show_default=True,
-    help="A: score against level_dbfs_a; Z: against level_dbfs.",
-)
+@weighting_option
 @click.option("--floor-db", type=float, default=-100.0, show_default=True)
 @click.option("--presence-threshold-db", type=float, default=-60.0, show_default=True)
-@click.option(
-    "--bootstrap",
-    type=int,
-    default=1000,
-    show_default=True,
-    help="Resamples of mixtures for 95% CIs (0: off).",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
+@bootstrap_option
+@bootstrap_seed_option
 @allow_missing_option
 def score_cmd(
     predictions: Path,
@@ -328,14 +335,9 @@ def score_cmd(
 @truth_option
 @split_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option(
-    "--weighting",
-    type=click.Choice(["A", "Z"], case_sensitive=False),
-    default="A",
-    show_default=True,
-)
-@click.option("--bootstrap", type=int, default=1000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@weighting_option
+@bootstrap_option
+@bootstrap_seed_option
 def leaderboard_cmd(
     submissions: tuple[Path, ...],
     truth_dir: Path,

@@ -12,7 +12,7 @@ from sssle_bench.dataset import GeneratedDataset, MixtureInfo
 from sssle_bench.errors import SssleError
 from sssle_bench.estimators import estimator_class
 from sssle_bench.estimators.run import predict, train
-from sssle_bench.estimators.spectral import istft, masked_levels, spectrogram_level, stft
+from sssle_bench.estimators.spectral import istft, masked_levels, spectrogram_levels, stft
 from sssle_bench.levels import dbfs, dbfs_a
 
 
@@ -58,8 +58,8 @@ def test_stft_round_trip_and_spectrogram_levels():
     x = rng.standard_normal(16000) * 0.05
     spec = stft(x)
     assert np.max(np.abs(istft(spec, x.size) - x)) < 1e-12
-    assert spectrogram_level(np.abs(spec), x.size, 16000, "Z") == pytest.approx(dbfs(x), abs=0.01)
-    assert spectrogram_level(np.abs(spec), x.size, 16000, "A") == pytest.approx(
+    assert spectrogram_levels(np.abs(spec), x.size, 16000, "Z") == pytest.approx(dbfs(x), abs=0.01)
+    assert spectrogram_levels(np.abs(spec), x.size, 16000, "A") == pytest.approx(
         dbfs_a(x, 16000), abs=0.01
     )
 

@@ -3,7 +3,7 @@
 Analysis and synthesis use a square-root periodic Hann window; overlap-add is
 normalised by the summed squared window, so ``istft(stft(x)) == x``.
 
-:func:`spectrogram_level` reads a level straight from a magnitude spectrogram
+:func:`spectrogram_levels` reads levels straight from a magnitude spectrogram
 with the ground truth's definition: by Parseval, the signal's energy is the
 spectrogram's energy divided by ``n_fft`` times the overlap gain of the
 squared window (2 for a square-root Hann at hop ``n_fft / 4``); A-weighting
@@ -77,21 +77,11 @@ def spectrogram_levels(
     return np.asarray(power_to_db(energy / length))
 
 
-def spectrogram_level(
-    magnitude: np.ndarray,
-    length: int,
-    sr: int,
-    weighting: str = "A",
-    n_fft: int = N_FFT,
-    hop: int = HOP,
-) -> float:
-    """Level in dB re full scale behind one magnitude spectrogram ``(bins, frames)``."""
-    return float(spectrogram_levels(magnitude, length, sr, weighting, n_fft, hop))
-
-
 def masked_levels(
     spec: np.ndarray, masks: dict[str, np.ndarray], length: int, sr: int, weighting: str = "A"
 ) -> dict[str, float]:
     """Level (dB re full scale) of each class's masked spectrogram ``mask * |spec|``."""
     mag = np.abs(spec)
-    return {c: spectrogram_level(m * mag, length, sr, weighting) for c, m in masks.items()}
+    names = list(masks)
+    levels = spectrogram_levels(np.stack([masks[c] * mag for c in names]), length, sr, weighting)
+    return dict(zip(names, map(float, levels), strict=True))
