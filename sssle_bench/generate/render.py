@@ -43,6 +43,26 @@ def _level(x: np.ndarray, sr: int) -> tuple[float, float]:
     return dbfs(x), dbfs_a(x, sr)
 
 
+def _truth_rows(
+    keys: dict[str, str],
+    classes: tuple[str, ...],
+    counts: dict[str, int],
+    levels: dict[str, tuple[float, float]],
+) -> list[dict[str, Any]]:
+    """Ground-truth rows of one (mixture, condition): every class, empty levels when absent."""
+    return [
+        {
+            **keys,
+            "class": label,
+            "present": int(label in levels),
+            "n_events": counts[label],
+            "level_dbfs": levels[label][0] if label in levels else None,
+            "level_dbfs_a": levels[label][1] if label in levels else None,
+        }
+        for label in classes
+    ]
+
+
 def _encode_tracks(
     tracks: dict[str, np.ndarray], sr: int, fmt: str, subtype: str
 ) -> dict[str, tuple[bytes, tuple[float, float]]]:
@@ -121,25 +141,11 @@ def render_mixture(
             bg_lufs = lufs(decoded, sr)
             if save_sources:
                 put(f"{src_dir}/background{ext}", data)
-        for label in recipe.classes:
-            present = label in levels
-            gt_rows.append(
-                {
-                    "mixture_id": mid,
-                    "split": split,
-                    "condition": cond.id,
-                    "class": label,
-                    "present": int(present),
-                    "n_events": counts[label],
-                    "level_dbfs": levels[label][0] if present else None,
-                    "level_dbfs_a": levels[label][1] if present else None,
-                }
-            )
+        keys = {"mixture_id": mid, "split": split, "condition": cond.id}
+        gt_rows += _truth_rows(keys, recipe.classes, counts, levels)
         d, a = _level(mixture, sr)
         row = {
-            "mixture_id": mid,
-            "split": split,
-            "condition": cond.id,
+            **keys,
             "audio_path": audio_rel,
             "duration_s": recipe.duration_s,
             "sample_rate": sr,
