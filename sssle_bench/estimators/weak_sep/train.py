@@ -8,6 +8,7 @@ validation loss; a rerun with the same work folder resumes from the checkpoint.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -130,10 +131,15 @@ def train_classifier(trainer: Trainer, loader, epochs: int, lr: float, log) -> l
             total, n = total + float(loss.detach()) * len(labels), n + len(labels)
         losses.append(total / n)
         log(f"classifier epoch {epoch + 1}/{epochs}: bce {losses[-1]:.4f}")
-    trainer.classifier.eval()
-    for p in trainer.classifier.parameters():
-        p.requires_grad_(False)
+    freeze(trainer.classifier)
     return losses
+
+
+def freeze(network: torch.nn.Module) -> None:
+    """Evaluation mode, no gradients: the classifier once pretrained."""
+    network.eval()
+    for p in network.parameters():
+        p.requires_grad_(False)
 
 
 def _epoch(trainer: Trainer, loader, margin: float, opt=None) -> dict[str, float]:
@@ -151,6 +157,46 @@ def _epoch(trainer: Trainer, loader, margin: float, opt=None) -> dict[str, float
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(labels)
             n += len(labels)
     return {k: v / n for k, v in sums.items()}
+
+
+@dataclass
+class Progress:
+    """Where training stands: history, best validation loss and weights, epochs without gain."""
+
+    history: dict[str, Any]
+    best: float = float("inf")
+    best_state: dict[str, torch.Tensor] | None = None
+    stale: int = 0
+
+
+def save_checkpoint(path: Path, trainer: Trainer, opt, generator, progress: Progress) -> None:
+    """Everything a resumed run needs, written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "separator": trainer.separator.state_dict(),
+            "classifier": trainer.classifier.state_dict(),
+            "optimizer": opt.state_dict(),
+            "progress": asdict(progress),
+            "torch_rng": torch.get_rng_state(),
+            "loader_rng": generator.get_state(),
+        },
+        tmp,
+    )
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path, trainer: Trainer, opt, generator) -> Progress:
+    """Restore networks (classifier frozen), optimiser and random states from ``path``."""
+    state = torch.load(path, weights_only=False)
+    trainer.separator.load_state_dict(state["separator"])
+    trainer.classifier.load_state_dict(state["classifier"])
+    freeze(trainer.classifier)
+    opt.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    generator.set_state(state["loader_rng"])
+    return Progress(**state["progress"])
 
 
 def fit(
@@ -172,59 +218,31 @@ def fit(
     valid_loader = _loader(dataset, valid, c, generator, shuffle=False) if valid else None
     ckpt = None if workdir is None else Path(workdir) / "checkpoint.pt"
     opt = torch.optim.Adam(trainer.separator.parameters(), lr=c.learning_rate)
-    history: dict[str, Any] = {"classifier": [], "epochs": [], "margin": margin}
-    best, best_state, stale, start = float("inf"), None, 0, 0
     if ckpt is not None and ckpt.is_file():
-        state = torch.load(ckpt, weights_only=False)
-        trainer.separator.load_state_dict(state["separator"])
-        trainer.classifier.load_state_dict(state["classifier"])
-        opt.load_state_dict(state["optimizer"])
-        history, best = state["history"], state["best"]
-        best_state, stale = state["best_state"], state["stale"]
-        start = len(history["epochs"])
-        torch.set_rng_state(state["torch_rng"])
-        generator.set_state(state["loader_rng"])
-        for p in trainer.classifier.parameters():
-            p.requires_grad_(False)
-        trainer.classifier.eval()
-        log(f"resuming from {ckpt} after epoch {start}")
+        progress = load_checkpoint(ckpt, trainer, opt, generator)
+        log(f"resuming from {ckpt} after epoch {len(progress.history['epochs'])}")
     else:
-        history["classifier"] = train_classifier(
+        progress = Progress({"classifier": [], "epochs": [], "margin": margin})
+        progress.history["classifier"] = train_classifier(
             trainer, train_loader, c.classifier_epochs, c.classifier_learning_rate, log
         )
-    for epoch in range(start, c.epochs):
+    for epoch in range(len(progress.history["epochs"]), c.epochs):
         train_terms = _epoch(trainer, train_loader, margin, opt)
         valid_terms = _epoch(trainer, valid_loader, margin) if valid_loader else train_terms
-        history["epochs"].append({"train": train_terms, "valid": valid_terms})
+        progress.history["epochs"].append({"train": train_terms, "valid": valid_terms})
         terms = ", ".join(f"{k} {v:.4f}" for k, v in train_terms.items())
         log(f"epoch {epoch + 1}/{c.epochs}: {terms} | valid total {valid_terms['total']:.4f}")
-        if valid_terms["total"] < best:
-            best, stale = valid_terms["total"], 0
-            best_state = {k: v.clone() for k, v in trainer.separator.state_dict().items()}
+        if valid_terms["total"] < progress.best:
+            progress.best, progress.stale = valid_terms["total"], 0
+            progress.best_state = {k: v.clone() for k, v in trainer.separator.state_dict().items()}
         else:
-            stale += 1
+            progress.stale += 1
         if ckpt is not None:
-            ckpt.parent.mkdir(parents=True, exist_ok=True)
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save(
-                {
-                    "separator": trainer.separator.state_dict(),
-                    "classifier": trainer.classifier.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "history": history,
-                    "best": best,
-                    "best_state": best_state,
-                    "stale": stale,
-                    "torch_rng": torch.get_rng_state(),
-                    "loader_rng": generator.get_state(),
-                },
-                tmp,
-            )
-            tmp.replace(ckpt)
-        if stale >= c.patience:
+            save_checkpoint(ckpt, trainer, opt, generator, progress)
+        if progress.stale >= c.patience:
             log(f"early stopping after epoch {epoch + 1} (patience {c.patience})")
             break
-    if best_state is not None:
-        trainer.separator.load_state_dict(best_state)
+    if progress.best_state is not None:
+        trainer.separator.load_state_dict(progress.best_state)
     trainer.separator.eval()
-    return trainer, history
+    return trainer, progress.history
