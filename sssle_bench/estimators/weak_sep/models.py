@@ -65,10 +65,12 @@ class UNet(nn.Module):
             x = block(x)
             skips.append(x)
         skips.pop()
+        # Transposed convolutions run ~3x faster on CPU in channels-last memory layout.
+        last = torch.channels_last
         for block in self.up:
-            x = block(x)
-            x = torch.cat([x, skips.pop()], dim=1)
-        return torch.sigmoid(self.head(x))[:, :, :f, :t]
+            x = block(x.contiguous(memory_format=last))
+            x = torch.cat([x, skips.pop().contiguous(memory_format=last)], dim=1)
+        return torch.sigmoid(self.head(x))[:, :, :f, :t].contiguous()
 
 
 class CRNN(nn.Module):
