@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sssle_bench.cli import main
 from sssle_bench.errors import SssleError
@@ -128,3 +130,23 @@ def test_score_refuses_invalid_submission(toy_dataset: Path, tmp_path: Path):
     path = write(pred, tmp_path / "p.csv")
     res = CliRunner().invoke(main, ["score", str(path), "--truth", str(toy_dataset)])
     assert res.exit_code == 2 and "invalid submission" in res.output
+
+
+@given(st.lists(st.floats(min_value=-200, max_value=20, allow_nan=False), min_size=1, max_size=30))
+def test_parse_levels_round_trips_valid_numbers(values):
+    from sssle_bench.submission import parse_levels
+
+    text = pd.Series([repr(v) for v in values] + ["", "-inf", " -12.5 "])
+    levels, problems = parse_levels(text)
+    assert all(rows.size == 0 for rows in problems.values())
+    np.testing.assert_array_equal(levels[: len(values)], np.array(values))
+    assert np.isneginf(levels[-3]) and np.isneginf(levels[-2]) and levels[-1] == -12.5
+
+
+@given(st.text(alphabet="abcxyz!?", min_size=1, max_size=5))
+def test_parse_levels_flags_words(word):
+    from sssle_bench.submission import parse_levels
+
+    levels, problems = parse_levels(pd.Series(["-3", word]))
+    flagged = {k for k, rows in problems.items() if rows.tolist() == [1]}
+    assert flagged and levels[0] == -3.0
