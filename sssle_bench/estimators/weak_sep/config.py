@@ -55,6 +55,8 @@ class WeakSepConfig:
     #: torch CPU threads. 1 (default) makes training bit-reproducible for a seed;
     #: more threads are faster but their parallel reductions change the weights.
     threads: int = 1
+    #: torch device for training and inference ("cpu", "cuda", ...); CPU is the tested path.
+    device: str = "cpu"
     seed: int = 0
     weighting: str = "A"
     #: None: every class gets its masked level; else classes the classifier scores

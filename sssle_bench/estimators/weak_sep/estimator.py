@@ -63,7 +63,9 @@ class WeakSep(BaseEstimator):
         est = cls(**blob["config"])
         est.classes = blob["classes"]
         est.trainer = Trainer(est.cfg, len(est.classes))
-        weights = torch.load(Path(directory) / "model.pt", weights_only=True)
+        weights = torch.load(
+            Path(directory) / "model.pt", weights_only=True, map_location=est.trainer.device
+        )
         est.trainer.separator.load_state_dict(weights["separator"])
         est.trainer.classifier.load_state_dict(weights["classifier"])
         est.trainer.separator.eval()
@@ -88,8 +90,8 @@ class WeakSep(BaseEstimator):
     def _predict_chunk(self, audios: list[np.ndarray], sr: int) -> list[Levels]:
         batch = torch.from_numpy(np.stack(audios).astype(np.float32))
         mag, feats = self.trainer.spectra(batch)
-        sources = (self.trainer.separator(feats) * mag[:, None]).numpy()
-        probs = self.trainer.classify(mag).numpy()
+        sources = (self.trainer.separator(feats) * mag[:, None]).cpu().numpy()
+        probs = self.trainer.classify(mag).cpu().numpy()
         levels = spectrogram_levels(
             sources, audios[0].size, sr, self.cfg.weighting, self.cfg.n_fft, self.cfg.hop
         )

@@ -11,7 +11,7 @@ from ..spectral import window as sqrt_hann
 
 def magnitude(audio: torch.Tensor, n_fft: int, hop: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Linear-magnitude and complex STFT ``(batch, bins, frames)`` (sqrt-Hann, centred)."""
-    win = torch.from_numpy(sqrt_hann(n_fft)).to(audio.dtype)
+    win = torch.from_numpy(sqrt_hann(n_fft)).to(audio.dtype).to(audio.device)
     spec = torch.stft(audio, n_fft, hop, window=win, center=True, return_complex=True)
     return spec.abs(), spec
 

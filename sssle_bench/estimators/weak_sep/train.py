@@ -57,11 +57,14 @@ class Trainer:
         self.separator = UNet(n_classes, config.unet_channels, config.unet_kernel)
         self.classifier = CRNN(n_classes, config.classifier_channels, config.lstm_hidden)
         mel = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels)
-        self.filterbanks = {"linear": None, "mel": torch.from_numpy(mel).float()}
+        self.device = torch.device(config.device)
+        self.separator.to(self.device)
+        self.classifier.to(self.device)
+        self.filterbanks = {"linear": None, "mel": torch.from_numpy(mel).float().to(self.device)}
 
     def spectra(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mixture magnitude ``(B, F, T)`` and the separator's input features."""
-        mag, _ = magnitude(audio, self.config.n_fft, self.config.hop)
+        """Mixture magnitude ``(B, F, T)`` and the separator's input features, on the device."""
+        mag, _ = magnitude(audio.to(self.device), self.config.n_fft, self.config.hop)
         return mag, log_features(mag)
 
     def classify(self, mag: torch.Tensor) -> torch.Tensor:
@@ -123,6 +126,7 @@ def train_classifier(trainer: Trainer, loader, epochs: int, lr: float, log) -> l
         trainer.classifier.train()
         total, n = 0.0, 0
         for audio, labels in loader:
+            labels = labels.to(trainer.device)
             mag, _ = trainer.spectra(audio)
             loss = torch.nn.functional.binary_cross_entropy(trainer.classify(mag), labels)
             opt.zero_grad()
@@ -148,7 +152,7 @@ def _epoch(trainer: Trainer, loader, margin: float, opt=None) -> dict[str, float
     trainer.separator.train(opt is not None)
     with torch.set_grad_enabled(opt is not None):
         for audio, labels in loader:
-            terms = trainer.loss_terms(audio, labels, margin)
+            terms = trainer.loss_terms(audio, labels.to(trainer.device), margin)
             if opt is not None:
                 opt.zero_grad()
                 terms["total"].backward()
@@ -189,7 +193,7 @@ def save_checkpoint(path: Path, trainer: Trainer, opt, generator, progress: Prog
 
 def load_checkpoint(path: Path, trainer: Trainer, opt, generator) -> Progress:
     """Restore networks (classifier frozen), optimiser and random states from ``path``."""
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=False, map_location=trainer.device)
     trainer.separator.load_state_dict(state["separator"])
     trainer.classifier.load_state_dict(state["classifier"])
     freeze(trainer.classifier)
