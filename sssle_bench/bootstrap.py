@@ -104,7 +104,7 @@ class QuantileWindow:
             for g, b in enumerate(sorted_bins):
                 if b.size == 0:
                     continue
-                delta = max(0.01, 8.0 * np.sqrt(q * (1 - q) / max(mixtures_per_group[g], 1)))
+                delta = max(0.01, 6.0 * np.sqrt(q * (1 - q) / max(mixtures_per_group[g], 1)))
                 lo[g] = b[int(np.floor(max(q - delta, 0.0) * (b.size - 1)))]
                 hi[g] = b[int(np.ceil(min(q + delta, 1.0) * (b.size - 1)))]
         first, width = int(lo.min()), int(hi.max() - lo.min() + 1)
@@ -132,9 +132,42 @@ class QuantileWindow:
 
         ``weights`` is ``(b, n_mix)`` float32 and ``weights_t`` its C-contiguous transpose.
         """
-        b = weights.shape[0]
-        counts = np.moveaxis((self.inside @ weights_t).reshape(-1, self.width, b), 2, 0)
-        below = weights @ self.below
+        return self.quantiles(self.inside @ weights_t, weights @ self.below, totals)
+
+    def quantiles(
+        self, inside_counts: np.ndarray, below: np.ndarray, totals: np.ndarray
+    ) -> tuple[np.ndarray, bool]:
+        """Quantiles from this window's resampled counts: ``inside @ weights.T`` ``(rows, b)``
+        and ``weights @ below`` ``(b, n_groups)``; see :meth:`draws`."""
+        b = inside_counts.shape[1]
+        counts = np.moveaxis(inside_counts.reshape(-1, self.width, b), 2, 0)
         values = quantile_from_counts(counts, self.q, below, totals, self.first_bin)
         missed = bool((np.isnan(values) & (totals > 0)).any()) and not self.full
         return values, missed
+
+
+class WindowStack:
+    """Several windows resampled with one sparse and one dense product per chunk."""
+
+    def __init__(self, windows: list[QuantileWindow]):
+        from scipy.sparse import vstack
+
+        self.windows = windows
+        self.inside = vstack([w.inside for w in windows]).tocsr()
+        self.below = np.hstack([w.below for w in windows])
+        self.rows = np.cumsum([0] + [w.inside.shape[0] for w in windows])
+        self.cols = np.cumsum([0] + [w.below.shape[1] for w in windows])
+
+    def draws(
+        self, weights: np.ndarray, weights_t: np.ndarray, totals: list[np.ndarray]
+    ) -> list[tuple[np.ndarray, bool]]:
+        """:meth:`QuantileWindow.draws` of every window; ``totals[i]`` for window ``i``."""
+        inside, below = self.inside @ weights_t, weights @ self.below
+        return [
+            w.quantiles(
+                inside[self.rows[i] : self.rows[i + 1]],
+                below[:, self.cols[i] : self.cols[i + 1]],
+                totals[i],
+            )
+            for i, w in enumerate(self.windows)
+        ]

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .bootstrap import QuantileWindow, error_bins, resample_weights
+from .bootstrap import QuantileWindow, WindowStack, error_bins, resample_weights
 
 SCHEMA_VERSION = 1
 #: Figures reported for every group; True where higher is better.
@@ -113,11 +113,11 @@ class Breakdown:
 
 def level_bins(true_db: np.ndarray, present: np.ndarray) -> Breakdown:
     """10 dB bins of the true level, present pairs only (``[-40,-30)`` ...)."""
-    lo = np.where(present, np.floor(np.nan_to_num(true_db, nan=0.0) / 10) * 10, np.nan)
-    edges = np.unique(lo[~np.isnan(lo)]).astype(int)
+    lo = (np.floor(np.nan_to_num(true_db[present], nan=0.0, neginf=-1000.0) / 10) * 10).astype(int)
+    edges = np.unique(lo)
     names = tuple(f"[{e},{e + 10})" for e in edges)
-    codes = np.full(lo.size, -1)
-    codes[present] = np.searchsorted(edges, lo[present].astype(int))
+    codes = np.full(true_db.size, -1)
+    codes[present] = np.searchsorted(edges, lo)
     return Breakdown("by_level_bin", names, codes)
 
 
@@ -170,9 +170,10 @@ def _group_sums(
 def _grid_sums(stats: np.ndarray, n_mix: int, n_cond: int, n_class: int) -> list[np.ndarray]:
     """Overall, per-condition and per-class sums when pairs form the full ordered grid."""
     cube = stats.reshape(n_mix, n_cond, n_class, _K)
+    by_condition = cube.sum(axis=2)
     return [
-        cube.sum(axis=(1, 2)),
-        cube.sum(axis=2).reshape(n_mix, n_cond * _K),
+        by_condition.sum(axis=1),
+        by_condition.reshape(n_mix, n_cond * _K),
         cube.sum(axis=1).reshape(n_mix, n_class * _K),
     ]
 
@@ -279,7 +280,10 @@ def _bootstrap(
         sorted_bins = np.split(grouped, bounds)
         args = (mix[ranked][keep], kept_codes, kept_bins, sorted_bins, n_mix)
         windows.append({q: (QuantileWindow.build(q, *args), args) for q in _QUANTILES})
-    sums32 = [x.astype(np.float32) for x in sums]
+    stacked = np.hstack(sums).astype(np.float32)
+    edges = np.cumsum([0] + [x.shape[1] for x in sums])
+    order = [(i, q) for i in range(len(breakdowns)) for q in _QUANTILES]
+    stack = WindowStack([windows[i][q][0] for i, q in order])
     rng = np.random.default_rng(s.seed)
     draws: list[dict[str, list[np.ndarray]]] = [{f: [] for f in FIGURES} for _ in breakdowns]
     done = 0
@@ -287,33 +291,37 @@ def _bootstrap(
         b = min(_CHUNK, s.bootstrap - done)
         w32 = resample_weights(rng, n_mix, b)
         w32_t = np.ascontiguousarray(w32.T)
-        for i, bd in enumerate(breakdowns):
-            totals = (w32 @ sums32[i]).astype(np.float64).reshape(b, len(bd.names), _K)
-            figs = mean_figures(totals)
-            for q, fig in _QUANTILES.items():
+        all_totals = (w32 @ stacked).astype(np.float64)
+        totals = [
+            all_totals[:, edges[i] : edges[i + 1]].reshape(b, len(bd.names), _K)
+            for i, bd in enumerate(breakdowns)
+        ]
+        quantiles = stack.draws(w32, w32_t, [totals[i][..., 0] for i, _ in order])
+        figs = [mean_figures(t) for t in totals]
+        for (i, q), (values, missed) in zip(order, quantiles, strict=True):
+            if missed:  # this chunk fell outside the window: use every error instead
                 window, args = windows[i][q]
-                values, missed = window.draws(w32, w32_t, totals[..., 0])
-                if missed:  # widen to every error, once, and redo
-                    window = QuantileWindow.build(q, *args, full=True)
-                    windows[i][q] = (window, args)
-                    values, _ = window.draws(w32, w32_t, totals[..., 0])
-                figs[fig] = values
+                if not window.full:
+                    windows[i][q] = (QuantileWindow.build(q, *args, full=True), args)
+                values, _ = windows[i][q][0].draws(w32, w32_t, totals[i][..., 0])
+            figs[i][_QUANTILES[q]] = values
+        for i in range(len(breakdowns)):
             for f in FIGURES:
-                draws[i][f].append(figs[f])
+                draws[i][f].append(figs[i][f])
         done += b
     return [{f: np.concatenate(v, axis=0) for f, v in d.items()} for d in draws]
 
 
-def _codes(column: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
+def _codes(column: pd.Series, names: bool = True) -> tuple[np.ndarray, tuple[str, ...]]:
     """Integer codes and names in order of first appearance (free for categoricals)."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()
         used = pd.unique(codes)
         remap = np.full(len(column.cat.categories), -1)
         remap[used] = np.arange(used.size)
-        return remap[codes], tuple(column.cat.categories[used])
-    codes, names = pd.factorize(column)
-    return codes, tuple(names)
+        return remap[codes], tuple(column.cat.categories[used]) if names else ()
+    codes, uniques = pd.factorize(column)
+    return codes, tuple(uniques) if names else ()
 
 
 def score(
@@ -324,7 +332,7 @@ def score(
     ``predictions`` must hold one ``level_db`` per truth row, in truth order
     (as :func:`sssle_bench.submission.validate` returns them).
     """
-    mix, _ = _codes(truth["mixture_id"])
+    mix, _ = _codes(truth["mixture_id"], names=False)
     present = truth["present"].to_numpy().astype(bool)
     true_db = truth[truth_column(s.weighting)].to_numpy(float)
     pred_db = predictions["level_db"].to_numpy(float)
