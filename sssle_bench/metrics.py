@@ -122,16 +122,15 @@ def level_bins(true_db: np.ndarray, present: np.ndarray) -> Breakdown:
 
 
 def group_quantiles(
-    values: np.ndarray, ranked: np.ndarray, codes: np.ndarray, n_groups: int, qs: tuple[float, ...]
+    sorted_values: np.ndarray, codes: np.ndarray, n_groups: int, qs: tuple[float, ...]
 ) -> list[np.ndarray]:
     """Exact quantiles (numpy's linear method) per group.
 
-    ``ranked`` indexes the pairs to use (present ones) in ascending order of
-    ``values``; a stable radix sort of their group codes keeps each group sorted.
+    ``sorted_values`` ascending and ``codes`` their groups (-1 = none); a stable
+    radix sort of the codes keeps each group's values in order.
     """
-    c = codes[ranked]
-    keep = c >= 0
-    v, c = values[ranked][keep], c[keep]
+    keep = codes >= 0
+    v, c = sorted_values[keep], codes[keep]
     v = v[np.argsort(c.astype(np.int16), kind="stable")]
     counts = np.bincount(c, minlength=n_groups)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -218,12 +217,13 @@ def score_pairs(
     sums = _sums(mix, breakdowns, stats, n_mix)
     ranked = np.flatnonzero(present)
     ranked = ranked[np.argsort(abs_err[ranked])]
+    ranked_err = abs_err[ranked]
     point = []
     for b, sm in zip(breakdowns, sums, strict=True):
         total = sm.sum(axis=0).reshape(len(b.names), _K)
         figs = mean_figures(total)
         figs["median_present_db"], figs["p90_present_db"] = group_quantiles(
-            abs_err, ranked, b.codes, len(b.names), (0.5, 0.9)
+            ranked_err, b.codes[ranked], len(b.names), (0.5, 0.9)
         )
         figs["n_present"] = total[:, 0]
         figs["n_pairs"] = total[:, 3]
