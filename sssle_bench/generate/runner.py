@@ -128,10 +128,6 @@ def _fingerprint(paths: Iterable[str], data_home: Path) -> dict[str, Any]:
     return {"files": n, "sha256": h.hexdigest()}
 
 
-def _file_sink(out: Path) -> Callable[[str, bytes], None]:
-    return lambda rel, data: atomic_write_bytes(out / rel, data)
-
-
 def _render_task(task: tuple[SplitContext, int, str, bool]) -> tuple[int, int]:
     """Worker: render one mixture, write its files, then its record. Returns (index, bytes)."""
     ctx, index, out, save_sources = task
