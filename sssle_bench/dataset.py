@@ -48,6 +48,7 @@ class Mixture:
     levels_dbfs: dict[str, float]
     levels_dbfs_a: dict[str, float]
     sources_dir: Path | None
+    audio_path: Path
 
     @property
     def labels(self) -> dict[str, bool]:
@@ -82,11 +83,13 @@ class GeneratedDataset:
         self._check_split(split)
         return pd.read_csv(self.root / "mixtures" / f"{split}.csv")
 
-    def wide(self, split: str, column: str) -> pd.DataFrame:
-        """A truth column pivoted to one row per (mixture_id, condition), one column per class."""
-        wide = self.truth(split).pivot(
-            index=["mixture_id", "condition"], columns="class", values=column
-        )
+    def wide(self, split: str, column: str, truth: pd.DataFrame | None = None) -> pd.DataFrame:
+        """A truth column pivoted to one row per (mixture_id, condition), one column per class.
+
+        ``truth`` (the split's :meth:`truth`) saves reading it again.
+        """
+        truth = self.truth(split) if truth is None else truth
+        wide = truth.pivot(index=["mixture_id", "condition"], columns="class", values=column)
         return wide[list(self.classes)]
 
     def mixtures(self, split: str, conditions: tuple[str, ...] | None = None) -> Iterator[Mixture]:
@@ -94,8 +97,9 @@ class GeneratedDataset:
         table = self.table(split)
         if conditions is not None:
             table = table[table["condition"].isin(conditions)]
-        present = self.wide(split, "present")
-        lz, la = self.wide(split, "level_dbfs"), self.wide(split, "level_dbfs_a")
+        truth = self.truth(split)
+        present = self.wide(split, "present", truth)
+        lz, la = self.wide(split, "level_dbfs", truth), self.wide(split, "level_dbfs_a", truth)
         for row in table.itertuples(index=False):
             key = (row.mixture_id, row.condition)
             audio, sr = read_audio(self.root / row.audio_path)
@@ -112,6 +116,7 @@ class GeneratedDataset:
                 levels_dbfs={c: float(lz.loc[key, c]) for c in self.classes},
                 levels_dbfs_a={c: float(la.loc[key, c]) for c in self.classes},
                 sources_dir=None if sources is None or pd.isna(sources) else self.root / sources,
+                audio_path=self.root / row.audio_path,
             )
 
     def sources(self, mixture: Mixture) -> dict[str, np.ndarray]:
@@ -120,7 +125,7 @@ class GeneratedDataset:
             raise SssleError(
                 f"{self.root} has no isolated sources: generate it with --save-sources"
             )
-        ext = Path(self.table(mixture.info.split)["audio_path"].iloc[0]).suffix
+        ext = mixture.audio_path.suffix
         return {
             c: to_mono(read_audio(mixture.sources_dir / f"{c}{ext}")[0])
             for c in self.classes

@@ -26,9 +26,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from .errors import SssleError
 from .metrics import SCHEMA_VERSION, ScoreSettings, score
-from .submission import read_meta, validate_file
+from .submission import Validation, read_meta, validate_file
 
 
 def truth_identity(dataset: Path, split: str) -> dict[str, Any]:
@@ -58,6 +60,17 @@ def score_submission(
     """Validate and score ``predictions``; :class:`SssleError` lists every problem if invalid."""
     identity = truth_identity(dataset, split)
     result, truth = validate_file(predictions, dataset, split, allow_missing)
+    return score_document(predictions, result, truth, identity, settings)
+
+
+def score_document(
+    predictions: Path,
+    result: Validation,
+    truth: pd.DataFrame,
+    identity: dict[str, Any],
+    settings: ScoreSettings,
+) -> dict[str, Any]:
+    """The ``score.json`` document of an already validated submission."""
     if not result.ok:
         raise SssleError(
             f"{predictions}: invalid submission ({len(result.problems)} problem(s)):\n  - "

@@ -12,8 +12,8 @@ import pandas as pd
 
 from ..errors import SssleError
 from ..metrics import ScoreSettings, truth_column
-from ..scoring import score_submission, truth_identity, write_json
-from ..submission import read_meta, validate_file
+from ..scoring import score_document, truth_identity, write_json
+from ..submission import Validation, read_meta, validate_file
 from . import html, plots
 from .tables import method_name, ranked_table, to_markdown
 
@@ -38,9 +38,8 @@ def _cached_score(folder: Path, identity: dict[str, Any], settings: ScoreSetting
     return doc
 
 
-def present_pairs(folder: Path, truth_dir: Path, split: str, weighting: str) -> pd.DataFrame:
+def present_pairs(result: Validation, truth: pd.DataFrame, weighting: str) -> pd.DataFrame:
     """True and predicted level (dB) of every present (mixture, condition, class)."""
-    result, truth = validate_file(folder / PREDICTIONS, truth_dir, split, allow_missing=True)
     present = truth["present"].to_numpy().astype(bool)
     return pd.DataFrame(
         {
@@ -68,10 +67,11 @@ def build_leaderboard(
     for folder in map(Path, folders):
         if not (folder / PREDICTIONS).is_file():
             raise SssleError(f"{folder}: no {PREDICTIONS} (a submission folder holds it)")
+        result, truth = validate_file(folder / PREDICTIONS, truth_dir, split)
         doc = _cached_score(folder, identity, settings)
         if doc is None:
             echo(f"scoring {folder}")
-            doc = score_submission(folder / PREDICTIONS, truth_dir, split, settings)
+            doc = score_document(folder / PREDICTIONS, result, truth, identity, settings)
         doc["method"] = read_meta(folder / "meta.toml") or doc.get("method", {})
         name = method_name(doc, folder.name)
         if name in docs:
@@ -79,7 +79,7 @@ def build_leaderboard(
                 f"two submissions are called {name!r}: give one a different meta.toml method"
             )
         docs[name] = doc
-        pairs[name] = present_pairs(folder, truth_dir, split, settings.weighting)
+        pairs[name] = present_pairs(result, truth, settings.weighting)
     out = Path(out)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     (out / "scores").mkdir(exist_ok=True)
