@@ -2,9 +2,10 @@
 
     python benchmarks/bench_score.py [--mixtures 100000] [--bootstrap 1000]
 
-Prints seconds for: pandas reading the predictions CSV alone, validate,
-score without bootstrap, score with bootstrap; and the ratios to the read time
-(targets: score without bootstrap <= 2x, with bootstrap <= 4x).
+Prints seconds (median of 3 runs; validate: 1 run) for: pandas reading the
+predictions CSV alone, validate, score without bootstrap, score with
+bootstrap; and the ratios to the read time (targets: score without bootstrap
+<= 2x, with bootstrap <= 4x).
 """
 
 from __future__ import annotations
@@ -45,10 +46,14 @@ def make_truth(n_mix: int, rng: np.random.Generator) -> pd.DataFrame:
     return frame.astype({"mixture_id": "category", "condition": "category", "class": "category"})
 
 
-def timed(fn, *args, **kwargs):
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - start
+def timed(fn, *args, repeats: int = 3, **kwargs):
+    """Result and the median of ``repeats`` wall-clock timings in seconds."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn(*args, **kwargs)
+        times.append(time.perf_counter() - start)
+    return out, sorted(times)[len(times) // 2]
 
 
 def main() -> None:
@@ -65,8 +70,8 @@ def main() -> None:
         path = Path(tmp) / "pred.csv"
         pred.to_csv(path, index=False, float_format="%.3f")
         _, t_read = timed(pd.read_csv, path)
-        frame, t_parse = timed(read_predictions, path)
-    result, t_validate = timed(validate, frame, truth, False)
+        frame, t_parse = timed(read_predictions, path, repeats=1)
+    result, t_validate = timed(validate, frame, truth, False, repeats=1)
     assert result.ok, result.problems
     _, t_score = timed(score, truth, result.predictions, ScoreSettings(bootstrap=0))
     _, t_boot = timed(score, truth, result.predictions, ScoreSettings(bootstrap=args.bootstrap))
