@@ -42,7 +42,8 @@ FIGURES: dict[str, bool] = {
     "recall": True,
     "f1": True,
 }
-_STATS = ("n_present", "abs_err", "err", "n_all", "all_err", "tp", "fp", "fn")
+#: Per-pair statistics summed per group (false alarms = detected - tp, misses = n_present - tp).
+_STATS = ("n_present", "abs_err", "err", "n_all", "all_err", "tp", "detected")
 _K = len(_STATS)
 _CHUNK = 50
 _QUANTILES = {0.5: "median_present_db", 0.9: "p90_present_db"}
@@ -68,19 +69,22 @@ def truth_column(weighting: str) -> str:
 def pair_stats(
     true_db: np.ndarray, pred_db: np.ndarray, present: np.ndarray, s: ScoreSettings
 ) -> np.ndarray:
-    """Per-pair sufficient statistics, shape ``(n, 8)`` in the order of ``_STATS``."""
+    """Per-pair sufficient statistics, float32 ``(n, 7)`` in the order of ``_STATS``.
+
+    float32 halves the memory traffic of the per-group sums; group totals over
+    mixtures are accumulated in float64.
+    """
     pred_f = np.maximum(pred_db, s.floor_db)
     true_f = np.where(present, np.fmax(true_db, s.floor_db), s.floor_db)
     detected = pred_db > s.presence_threshold_db
-    out = np.empty((pred_db.size, _K))
+    out = np.empty((pred_db.size, _K), dtype=np.float32)
     out[:, 0] = present
     out[:, 2] = np.where(present, pred_f - true_f, 0.0)
     np.abs(out[:, 2], out=out[:, 1])
     out[:, 3] = 1.0
-    np.abs(pred_f - true_f, out=out[:, 4])
+    out[:, 4] = np.abs(pred_f - true_f)
     out[:, 5] = present & detected
-    out[:, 6] = ~present & detected
-    out[:, 7] = present & ~detected
+    out[:, 6] = detected
     return out
 
 
@@ -90,8 +94,9 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def mean_figures(sums: np.ndarray) -> dict[str, np.ndarray]:
-    """Mean-type figures from summed statistics ``(..., 8)``."""
-    n, a, e, n_all, ae, tp, fp, fn = (sums[..., k] for k in range(_K))
+    """Mean-type figures from summed statistics ``(..., 7)``."""
+    n, a, e, n_all, ae, tp, detected = (sums[..., k] for k in range(_K))
+    fp, fn = detected - tp, n - tp
     return {
         "mae_present_db": _ratio(a, n),
         "bias_db": _ratio(e, n),
@@ -220,7 +225,7 @@ def score_pairs(
     ranked_err = abs_err[ranked]
     point = []
     for b, sm in zip(breakdowns, sums, strict=True):
-        total = sm.sum(axis=0).reshape(len(b.names), _K)
+        total = sm.sum(axis=0, dtype=np.float64).reshape(len(b.names), _K)
         figs = mean_figures(total)
         figs["median_present_db"], figs["p90_present_db"] = group_quantiles(
             ranked_err, b.codes[ranked], len(b.names), (0.5, 0.9)
@@ -286,30 +291,41 @@ def _bootstrap(
     stack = WindowStack([windows[i][q][0] for i, q in order])
     rng = np.random.default_rng(s.seed)
     draws: list[dict[str, list[np.ndarray]]] = [{f: [] for f in FIGURES} for _ in breakdowns]
-    done = 0
-    while done < s.bootstrap:
-        b = min(_CHUNK, s.bootstrap - done)
-        w32 = resample_weights(rng, n_mix, b)
-        w32_t = np.ascontiguousarray(w32.T)
-        all_totals = (w32 @ stacked).astype(np.float64)
-        totals = [
-            all_totals[:, edges[i] : edges[i + 1]].reshape(b, len(bd.names), _K)
-            for i, bd in enumerate(breakdowns)
-        ]
-        quantiles = stack.draws(w32, w32_t, [totals[i][..., 0] for i, _ in order])
-        figs = [mean_figures(t) for t in totals]
-        for (i, q), (values, missed) in zip(order, quantiles, strict=True):
-            if missed:  # this chunk fell outside the window: use every error instead
-                window, args = windows[i][q]
-                if not window.full:
-                    windows[i][q] = (QuantileWindow.build(q, *args, full=True), args)
-                values, _ = windows[i][q][0].draws(w32, w32_t, totals[i][..., 0])
-            figs[i][_QUANTILES[q]] = values
-        for i in range(len(breakdowns)):
-            for f in FIGURES:
-                draws[i][f].append(figs[i][f])
-        done += b
+    plan = {
+        "breakdowns": breakdowns,
+        "windows": windows,
+        "order": order,
+        "stack": stack,
+        "stacked": stacked,
+        "edges": edges,
+    }
+    for done in range(0, s.bootstrap, _CHUNK):
+        w32 = resample_weights(rng, n_mix, min(_CHUNK, s.bootstrap - done))
+        _bootstrap_chunk(plan, w32, np.ascontiguousarray(w32.T), draws)
     return [{f: np.concatenate(v, axis=0) for f, v in d.items()} for d in draws]
+
+
+def _bootstrap_chunk(plan: dict[str, Any], w32: np.ndarray, w32_t: np.ndarray, draws) -> None:
+    """Figures of one chunk of resamples (weights ``w32``), appended to ``draws``."""
+    breakdowns, windows, order = plan["breakdowns"], plan["windows"], plan["order"]
+    b, edges = w32.shape[0], plan["edges"]
+    all_totals = (w32 @ plan["stacked"]).astype(np.float64)
+    totals = [
+        all_totals[:, edges[i] : edges[i + 1]].reshape(b, len(bd.names), _K)
+        for i, bd in enumerate(breakdowns)
+    ]
+    quantiles = plan["stack"].draws(w32, w32_t, [totals[i][..., 0] for i, _ in order])
+    figs = [mean_figures(t) for t in totals]
+    for (i, q), (values, missed) in zip(order, quantiles, strict=True):
+        if missed:  # this chunk fell outside the window: use every error instead
+            window, args = windows[i][q]
+            if not window.full:
+                windows[i][q] = (QuantileWindow.build(q, *args, full=True), args)
+            values, _ = windows[i][q][0].draws(w32, w32_t, totals[i][..., 0])
+        figs[i][_QUANTILES[q]] = values
+    for i in range(len(breakdowns)):
+        for f in FIGURES:
+            draws[i][f].append(figs[i][f])
 
 
 def _codes(column: pd.Series, names: bool = True) -> tuple[np.ndarray, tuple[str, ...]]:
