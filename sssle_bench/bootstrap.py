@@ -90,17 +90,23 @@ class QuantileWindow:
         bins: np.ndarray,
         sorted_bins: list[np.ndarray],
         n_mix: int,
+        mixtures_per_group: np.ndarray | None = None,
         full: bool = False,
     ) -> QuantileWindow:
-        """``mix``/``codes``/``bins`` of the pairs to count; ``sorted_bins[g]`` ascending."""
+        """``mix``/``codes``/``bins`` of the pairs to count; ``sorted_bins[g]`` ascending.
+
+        ``mixtures_per_group`` (how many mixtures have pairs in each group; counted
+        here if not given) sets the window widths.
+        """
         from scipy.sparse import csr_matrix
 
         n_groups = len(sorted_bins)
         lo = np.zeros(n_groups, dtype=np.int64)
         hi = np.full(n_groups, N_BINS - 1, dtype=np.int64)
         if not full:
-            seen = np.bincount(mix * n_groups + codes, minlength=n_mix * n_groups)
-            mixtures_per_group = (seen.reshape(n_mix, n_groups) > 0).sum(axis=0)
+            if mixtures_per_group is None:
+                seen = np.bincount(mix * n_groups + codes, minlength=n_mix * n_groups)
+                mixtures_per_group = (seen.reshape(n_mix, n_groups) > 0).sum(axis=0)
             for g, b in enumerate(sorted_bins):
                 if b.size == 0:
                     continue

@@ -273,9 +273,9 @@ def _bootstrap(
     s: ScoreSettings,
 ) -> list[dict[str, np.ndarray]]:
     """Per-resample figures: ``[{figure: (n_resamples, groups)}]`` per breakdown."""
-    bins = error_bins(abs_err[ranked])
+    bins, ranked_mix = error_bins(abs_err[ranked]), mix[ranked]
     windows = []
-    for bd in breakdowns:
+    for bd, sm in zip(breakdowns, sums, strict=True):
         codes = bd.codes[ranked]
         keep = codes >= 0
         kept_codes, kept_bins = codes[keep], bins[keep]
@@ -283,8 +283,10 @@ def _bootstrap(
         grouped = kept_bins[np.argsort(kept_codes.astype(np.int16), kind="stable")]
         bounds = np.cumsum(np.bincount(kept_codes, minlength=len(bd.names)))[:-1]
         sorted_bins = np.split(grouped, bounds)
-        args = (mix[ranked][keep], kept_codes, kept_bins, sorted_bins, n_mix)
-        windows.append({q: (QuantileWindow.build(q, *args), args) for q in _QUANTILES})
+        args = (ranked_mix[keep], kept_codes, kept_bins, sorted_bins, n_mix)
+        # mixtures with a present pair in each group, from the per-mixture sums
+        per_group = (sm.reshape(n_mix, len(bd.names), _K)[..., 0] > 0).sum(axis=0)
+        windows.append({q: (QuantileWindow.build(q, *args, per_group), args) for q in _QUANTILES})
     stacked = np.hstack(sums).astype(np.float32)
     edges = np.cumsum([0] + [x.shape[1] for x in sums])
     order = [(i, q) for i in range(len(breakdowns)) for q in _QUANTILES]
@@ -320,7 +322,7 @@ def _bootstrap_chunk(plan: dict[str, Any], w32: np.ndarray, w32_t: np.ndarray, d
         if missed:  # this chunk fell outside the window: use every error instead
             window, args = windows[i][q]
             if not window.full:
-                windows[i][q] = (QuantileWindow.build(q, *args, full=True), args)
+                windows[i][q] = (QuantileWindow.build(q, *args, None, full=True), args)
             values, _ = windows[i][q][0].draws(w32, w32_t, totals[i][..., 0])
         figs[i][_QUANTILES[q]] = values
     for i in range(len(breakdowns)):
