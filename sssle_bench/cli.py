@@ -119,10 +119,22 @@ def recipe_check(recipe_file: Path) -> None:
     click.echo(f"# recipe hash: {recipe.hash()}")
 
 
-def _default_jobs() -> int:
+def _all_cores(ctx: click.Context, param: click.Parameter, value: int | None) -> int:
+    """``--jobs`` default: every core this process may run on."""
+    if value is not None:
+        return value
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+jobs_option = click.option(
+    "--jobs",
+    type=int,
+    default=None,
+    callback=_all_cores,
+    help="Worker processes (default: all cores).",
+)
 
 
 @main.command("generate")
@@ -134,7 +146,7 @@ def _default_jobs() -> int:
     help="Dataset folder to write (resumes an interrupted run of the same recipe).",
 )
 @data_home_option
-@click.option("--jobs", type=int, default=None, help="Worker processes (default: all cores).")
+@jobs_option
 @click.option(
     "--shard",
     default="0/1",
@@ -157,7 +169,7 @@ def generate_cmd(
     recipe_file: Path,
     out: Path,
     data_home: Path | None,
-    jobs: int | None,
+    jobs: int,
     shard: str,
     limit: int | None,
     save_sources: bool,
@@ -173,7 +185,7 @@ def generate_cmd(
         recipe_file,
         out,
         resolve_data_home(data_home),
-        jobs=jobs or _default_jobs(),
+        jobs=jobs,
         shard=Shard.parse(shard),
         limit=limit,
         save_sources=save_sources,
@@ -209,10 +221,8 @@ def verify_cmd(dataset_dir: Path, full: bool) -> None:
     default=None,
     help="Also write the rebuilt dataset here.",
 )
-@click.option("--jobs", type=int, default=None, help="Worker processes (default: all cores).")
-def regenerate_cmd(
-    dataset_dir: Path, data_home: Path | None, dest: Path | None, jobs: int | None
-) -> None:
+@jobs_option
+def regenerate_cmd(dataset_dir: Path, data_home: Path | None, dest: Path | None, jobs: int) -> None:
     """Rebuild a dataset from its JAMS + manifest and check every sha256."""
     from .generate.check import regenerate_dataset
     from .sources import resolve_data_home
@@ -221,7 +231,7 @@ def regenerate_cmd(
         dataset_dir,
         resolve_data_home(data_home),
         dest=dest,
-        jobs=jobs or _default_jobs(),
+        jobs=jobs,
         echo=click.echo,
     )
     for p in problems:
@@ -421,12 +431,12 @@ def estimators_cmd() -> None:
     show_default=True,
     help="Folder for everything the demo makes.",
 )
-@click.option("--jobs", type=int, default=None, help="Worker processes (default: all cores).")
-def demo_cmd(out: Path, jobs: int | None) -> None:
+@jobs_option
+def demo_cmd(out: Path, jobs: int) -> None:
     """Run the pipeline end to end on built-in synthetic data (resumable)."""
     from .demo import run_demo
 
-    run_demo(out, jobs or _default_jobs(), echo=click.echo)
+    run_demo(out, jobs, echo=click.echo)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -191,7 +191,7 @@ def regenerate_dataset(
     for name, fp in fingerprints.items():
         if manifest["sources"].get(name) != fp:
             echo(f"warning: the {name} files in {data_home} differ from those used to generate")
-    expected, seen, records = manifest["files"], set(), {}
+    expected, records = manifest["files"], {}
     problems = []
     for split, n in manifest["splits"].items():
         tasks = [
@@ -219,7 +219,6 @@ def regenerate_dataset(
             problems.append(f"{rel}: not rebuilt")
         elif rebuilt[rel] != expected.get(rel):
             problems.append(f"{rel}: regenerated file differs from the manifest")
-        seen.add(rel)
     if dest is not None:
         atomic_write_bytes(Path(dest) / "manifest.json", (out / "manifest.json").read_bytes())
     return problems
