@@ -55,15 +55,23 @@ class Mixture:
         return self.info.labels
 
 
+def load_manifest(root: Path) -> dict[str, Any]:
+    """A generated dataset's ``manifest.json``; :class:`SssleError` if missing or unreadable."""
+    path = Path(root) / "manifest.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SssleError(f"{path} not found: not a complete sssle-bench dataset") from exc
+    except json.JSONDecodeError as exc:
+        raise SssleError(f"{path}: not valid JSON ({exc})") from exc
+
+
 class GeneratedDataset:
     """A dataset folder written by ``sssle-bench generate``."""
 
     def __init__(self, root: Path | str):
         self.root = Path(root)
-        path = self.root / "manifest.json"
-        if not path.is_file():
-            raise SssleError(f"{path} not found: not a complete generated dataset")
-        self.manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        self.manifest: dict[str, Any] = load_manifest(self.root)
         self.classes: tuple[str, ...] = tuple(self.manifest["classes"])
         self.conditions: tuple[str, ...] = tuple(self.manifest["conditions"])
         self.splits: tuple[str, ...] = tuple(self.manifest["splits"])

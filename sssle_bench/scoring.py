@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from .dataset import load_manifest
 from .errors import SssleError
 from .metrics import SCHEMA_VERSION, ScoreSettings, score
 from .submission import Validation, read_meta, validate_file
@@ -35,11 +36,7 @@ from .submission import Validation, read_meta, validate_file
 
 def truth_identity(dataset: Path, split: str) -> dict[str, Any]:
     """Recipe name and hash of a generated dataset (from its manifest)."""
-    path = Path(dataset) / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SssleError(f"{path} not found: --truth must be a complete generated dataset") from exc
+    manifest = load_manifest(dataset)
     if split not in manifest["splits"]:
         raise SssleError(f"{dataset} has no split {split!r} (has {', '.join(manifest['splits'])})")
     return {

@@ -13,7 +13,6 @@ sha256 of every file with the manifest.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..audio import atomic_write_bytes, read_audio
+from ..dataset import load_manifest
 from ..errors import SssleError
 from ..levels import dbfs, dbfs_a, lufs
 from ..recipe import load_recipe
@@ -39,17 +39,6 @@ from .scene import mixture_id, render_scene_from_jams
 LEVEL_TOLERANCE_DB = 0.01
 #: Tolerance (full scale) for tracks + background against the mixture, after quantisation.
 SUM_TOLERANCE = 1e-3
-
-
-def load_manifest(out: Path) -> dict[str, Any]:
-    """The dataset's manifest; :class:`SssleError` if it is missing or unreadable."""
-    path = Path(out) / "manifest.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SssleError(f"{path} not found: not a complete sssle-bench dataset") from exc
-    except json.JSONDecodeError as exc:
-        raise SssleError(f"{path}: not valid JSON ({exc})") from exc
 
 
 def verify_files(out: Path, manifest: dict[str, Any]) -> Iterator[str]:
