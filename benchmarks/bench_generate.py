@@ -26,7 +26,12 @@ import soundfile as sf
 
 from sssle_bench._compat import import_scaper
 from sssle_bench.generate.render import background_segment
-from sssle_bench.generate.runner import generate_dataset, prepare_contexts, split_sizes
+from sssle_bench.generate.runner import (
+    generate_dataset,
+    select_sources,
+    split_sizes,
+    stage_contexts,
+)
 from sssle_bench.generate.scene import render_scene
 from sssle_bench.levels import dbfs, dbfs_a, lufs
 from sssle_bench.recipe import load_recipe
@@ -41,7 +46,7 @@ def naive(home: Path, work: Path, limit: int) -> int:
     background read-modify-write pass, and a ground-truth pass over the event files."""
     scaper = import_scaper()
     recipe = load_recipe(TOY)
-    contexts, _ = prepare_contexts(recipe, home, work / "staging")
+    contexts = stage_contexts(recipe, select_sources(recipe, home), work, "staging")
     n = 0
     for split, size in split_sizes(recipe, limit).items():
         ctx = contexts[split]

@@ -7,7 +7,6 @@ file and every written file is exactly what the levels were computed from.
 from __future__ import annotations
 
 import io
-import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -81,16 +80,3 @@ def encode(x: np.ndarray, sr: int, fmt: str, subtype: str) -> tuple[bytes, np.nd
     data = buf.getvalue()
     decoded, _ = sf.read(io.BytesIO(data), dtype="float64", always_2d=x.ndim == 2)
     return data, decoded
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary name and a rename.
-
-    A reader never sees a partial file under the final name, even if the
-    process is killed mid-write.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)

@@ -130,7 +130,7 @@ def _all_cores(ctx: click.Context, param: click.Parameter, value: int | None) ->
 
 jobs_option = click.option(
     "--jobs",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     callback=_all_cores,
     help="Worker processes (default: all cores).",
@@ -155,7 +155,7 @@ jobs_option = click.option(
 )
 @click.option(
     "--limit",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     help="Only the first N mixtures of each split (identical to a full run's first N).",
 )
@@ -179,8 +179,6 @@ def generate_cmd(
     from .generate.runner import Shard, generate_dataset
     from .sources import resolve_data_home
 
-    if limit is not None and limit < 1:
-        raise SssleError("--limit must be >= 1")
     done = generate_dataset(
         recipe_file,
         out,

@@ -26,6 +26,7 @@ import pandas as pd
 from .audio import read_audio
 from .errors import SssleError
 from .levels import to_mono
+from .paths import check_name, check_relative
 
 
 @dataclass(frozen=True)
@@ -56,14 +57,56 @@ class Mixture:
 
 
 def load_manifest(root: Path) -> dict[str, Any]:
-    """A generated dataset's ``manifest.json``; :class:`SssleError` if missing or unreadable."""
+    """A generated dataset's ``manifest.json``, checked (:func:`check_manifest`).
+
+    :class:`SssleError` if it is missing, unreadable or not a dataset manifest.
+    """
     path = Path(root) / "manifest.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise SssleError(f"{path} not found: not a complete sssle-bench dataset") from exc
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SssleError(f"{path}: not valid JSON ({exc})") from exc
+    except OSError as exc:
+        raise SssleError(f"{path}: unreadable ({exc})") from exc
+    return check_manifest(manifest, str(path))
+
+
+def check_manifest(manifest: Any, where: str) -> dict[str, Any]:
+    """Check a manifest's structure and every name in it that becomes a path.
+
+    Splits, conditions and classes must be safe names, every listed file a
+    relative path of safe components; split sizes are integers >= 0.
+    """
+    if not isinstance(manifest, dict):
+        raise SssleError(f"{where}: not an sssle-bench dataset manifest (not a JSON object)")
+    kinds = {
+        "recipe_hash": str,
+        "splits": dict,
+        "conditions": list,
+        "classes": list,
+        "files": dict,
+        "options": dict,
+    }
+    for key, kind in kinds.items():
+        if not isinstance(manifest.get(key), kind):
+            raise SssleError(
+                f"{where}: not an sssle-bench dataset manifest "
+                f"({key!r} missing or not a {kind.__name__})"
+            )
+    for split, n in manifest["splits"].items():
+        check_name(split, "split", where)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise SssleError(f"{where}: split {split!r} size {n!r} is not an integer >= 0")
+    for what in ("conditions", "classes"):
+        for name in manifest[what]:
+            check_name(name, what[:-1] if what == "conditions" else "class", where)
+    for rel, digest in manifest["files"].items():
+        check_relative(rel, where)
+        if not isinstance(digest, str):
+            raise SssleError(f"{where}: sha256 of {rel!r} is not a string")
+    return manifest
 
 
 class GeneratedDataset:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 from .audio import FORMATS
 from .errors import SssleError
+from .paths import NAME_RULE, is_safe_name
 from .sources.common import class_table
 from .sources.sonyc_backgrounds import SPLITS as BACKGROUND_SPLITS
 
@@ -197,6 +199,8 @@ def parse_recipe(raw: dict[str, Any], source: str = "recipe") -> Recipe:
         events=_parse_events(raw.get("events"), problems),
         conditions=_parse_conditions(raw.get("conditions"), problems),
     )
+    if len(problems) == 1:
+        raise SssleError(f"{source}: invalid recipe: {problems[0]}")
     if problems:
         raise SssleError(f"{source}: invalid recipe:\n  - " + "\n  - ".join(problems))
     return recipe
@@ -223,8 +227,8 @@ class _Getter:
 
     def positive(self, key: str, kind: type | tuple[type, ...]) -> Any:
         v = self.value(key, kind)
-        if v is not None and v <= 0:
-            self.problems.append(f"{self.prefix}{key}: must be > 0, got {v}")
+        if v is not None and not (0 < v < math.inf):
+            self.problems.append(f"{self.prefix}{key}: must be > 0 and finite, got {v}")
         return v
 
     def list_of(self, key: str, kind: type) -> list[Any]:
@@ -251,6 +255,9 @@ def _parse_splits(raw: Any, problems: list[str]) -> tuple[SplitSpec, ...]:
     specs, owner = [], {}
     for name, table in raw.items():
         prefix = f"splits.{name}."
+        if not is_safe_name(name):
+            problems.append(f"splits: split name {name!r} is not a safe name ({NAME_RULE})")
+            continue
         if not isinstance(table, dict):
             problems.append(f"splits.{name}: expected a table")
             continue
@@ -317,8 +324,8 @@ def _check_dist(raw: Any, key: str, arity: dict[str, int], problems: list[str]) 
             problems.append(f"{key}: 'choose' takes a list of values")
             return None
         return (name, list(args[0]))
-    if not all(isinstance(a, int | float) and not isinstance(a, bool) for a in args):
-        problems.append(f"{key}: parameters must be numbers, got {args!r}")
+    if not all(_finite_number(a) for a in args):
+        problems.append(f"{key}: parameters must be finite numbers, got {args!r}")
         return None
     if name == "uniform" and args[0] > args[1]:
         problems.append(f"{key}: uniform min {args[0]} > max {args[1]}")
@@ -329,6 +336,10 @@ def _check_dist(raw: Any, key: str, arity: dict[str, int], problems: list[str]) 
     if name in ("normal", "truncnorm") and args[1] < 0:
         problems.append(f"{key}: standard deviation must be >= 0")
     return (name, *args)
+
+
+def _finite_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _parse_conditions(raw: Any, problems: list[str]) -> tuple[Condition, ...]:
@@ -349,11 +360,32 @@ def _parse_conditions(raw: Any, problems: list[str]) -> tuple[Condition, ...]:
     return tuple(out)
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_key(key: str) -> str:
+    """A bare key when TOML allows one, else a quoted key."""
+    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
+
+
 def _toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
-        return json.dumps(v)
+        return _toml_string(v)
     if isinstance(v, int | float):
         return repr(v)
     if isinstance(v, list | tuple):
@@ -362,12 +394,17 @@ def _toml_value(v: Any) -> str:
 
 
 def dumps_toml(data: dict[str, Any], prefix: str = "") -> str:
-    """Write nested dicts of scalars and lists as TOML (tables after plain keys)."""
-    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    """Write nested dicts of scalars and lists as TOML (tables after plain keys).
+
+    Keys that are not bare TOML keys are quoted, so any string key reads back equal.
+    """
+    lines = [
+        f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)
+    ]
     for k, v in data.items():
         if isinstance(v, dict):
-            name = f"{prefix}{k}"
-            if any(not isinstance(x, dict) for x in v.values()):
+            name = f"{prefix}{_toml_key(k)}"
+            if not v or any(not isinstance(x, dict) for x in v.values()):
                 lines += ["", f"[{name}]"]
             lines.append(dumps_toml(v, prefix=f"{name}.").rstrip("\n"))
     return "\n".join(line for line in lines) + "\n"

@@ -3,7 +3,8 @@
 ``score.json`` (schema_version 1)::
 
     {"schema_version": 1,
-     "truth": {"recipe", "recipe_hash", "split", "dataset"},
+     "truth": {"recipe", "recipe_hash", "split", "ground_truth_sha256", "dataset"},
+     "predictions": {"file", "sha256"},             # the exact bytes scored
      "settings": {"weighting", "floor_db", "presence_threshold_db",
                   "bootstrap", "seed", "ci_level"},
      "counts": {"pairs", "present_pairs", "mixtures", "missing_scored_as_absent"},
@@ -31,18 +32,21 @@ import pandas as pd
 from .dataset import load_manifest
 from .errors import SssleError
 from .metrics import SCHEMA_VERSION, ScoreSettings, score
-from .submission import Validation, read_meta, validate_file
+from .paths import write_text
+from .submission import Validation, read_meta, truth_file, validate_file
 
 
 def truth_identity(dataset: Path, split: str) -> dict[str, Any]:
-    """Recipe name and hash of a generated dataset (from its manifest)."""
+    """What a score belongs to: recipe name and hash, split, and the sha256 of the split's
+    ground truth (from the manifest; it differs for a ``--limit`` run of the same recipe)."""
     manifest = load_manifest(dataset)
     if split not in manifest["splits"]:
         raise SssleError(f"{dataset} has no split {split!r} (has {', '.join(manifest['splits'])})")
     return {
-        "recipe": manifest["recipe"],
+        "recipe": str(manifest.get("recipe", "?")),
         "recipe_hash": manifest["recipe_hash"],
         "split": split,
+        "ground_truth_sha256": manifest["files"].get(truth_file(split)),
         "dataset": str(dataset),
     }
 
@@ -84,6 +88,7 @@ def score_document(
             "mixtures": int(truth["mixture_id"].nunique()),
             "missing_scored_as_absent": result.n_missing,
         },
+        "predictions": {"file": Path(predictions).name, "sha256": result.sha256},
         "method": read_meta(Path(predictions).parent / "meta.toml"),
         **figures,
     }
@@ -120,5 +125,5 @@ def _num(x: float | None, digits: int = 2) -> str:
 
 def write_json(doc: dict[str, Any], path: Path) -> None:
     """Write a score document (NaN never appears: undefined figures are null)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    path = Path(path)
+    write_text(path.parent, path.name, json.dumps(doc, indent=1, allow_nan=False) + "\n")

@@ -9,15 +9,17 @@ file line numbers (the header is line 1).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .dataset import load_manifest
 from .errors import SssleError
 
 COLUMNS = ("mixture_id", "condition", "class", "level_db")
@@ -37,17 +39,31 @@ class Validation:
     predictions: pd.DataFrame  # KEYS + level_db (float, -inf = absent), in truth order
     n_missing: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: sha256 of the predictions file's bytes (set by :func:`validate_file`).
+    sha256: str = ""
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def decode_text(path: Path) -> str:
+def read_file_bytes(path: Path, what: str = "file") -> bytes:
+    """A file's bytes; one clear error if it is missing, a folder or unreadable."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise SssleError(f"{path}: {what} not found") from exc
+    except OSError as exc:
+        raise SssleError(f"{path}: unreadable {what} ({exc.strerror or exc})") from exc
+
+
+def decode_text(raw: bytes, path: Path) -> str:
     """File text: UTF-8 (a BOM is dropped) or UTF-16 with BOM; else a clear error."""
-    raw = Path(path).read_bytes()
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise SssleError(f"{path}: broken UTF-16 text ({exc.reason})") from exc
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -58,12 +74,17 @@ def decode_text(path: Path) -> str:
 
 
 def read_predictions(path: Path) -> pd.DataFrame:
-    """Read a predictions CSV as strings (no parsing of values yet).
+    """Read a predictions CSV as strings (no values parsed yet): :func:`parse_predictions`."""
+    return parse_predictions(read_file_bytes(path, "predictions file"), path)
+
+
+def parse_predictions(raw: bytes, path: Path) -> pd.DataFrame:
+    """The bytes of a predictions CSV as a frame of strings.
 
     Windows line endings and a UTF-8 BOM are handled; a semicolon- or
     tab-separated file is refused with a message saying what to change.
     """
-    text = decode_text(path)
+    text = decode_text(raw, path)
     header = text.split("\n", 1)[0].strip("\r")
     if "," not in header and (";" in header or "\t" in header):
         sep = "semicolon" if ";" in header else "tab"
@@ -75,7 +96,7 @@ def read_predictions(path: Path) -> pd.DataFrame:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise SssleError(f"{path}: not a readable CSV ({exc})") from exc
-    frame.columns = [c.strip() for c in frame.columns]
+    frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
 
@@ -148,34 +169,63 @@ def validate(frame: pd.DataFrame, truth_keys: pd.DataFrame, allow_missing: bool)
     return Validation(tuple(problems), merged, n_missing, tuple(notes))
 
 
+def truth_file(split: str) -> str:
+    """A split's ground-truth CSV, relative to the dataset folder."""
+    return f"ground_truth/{split}.csv"
+
+
 def load_truth(dataset: Path, split: str) -> pd.DataFrame:
-    """A generated dataset's ground truth for one split, in file order."""
-    path = Path(dataset) / "ground_truth" / f"{split}.csv"
-    if not path.is_file():
+    """A generated dataset's ground truth for one split, in file order.
+
+    The CSV must carry the sha256 its ``manifest.json`` lists, so a truncated or
+    edited ground truth is never scored against.
+    """
+    manifest = load_manifest(dataset)
+    if split not in manifest["splits"]:
+        raise SssleError(f"{dataset} has no split {split!r} (has {', '.join(manifest['splits'])})")
+    path = Path(dataset) / truth_file(split)
+    raw = read_file_bytes(path, "ground truth")
+    if hashlib.sha256(raw).hexdigest() != manifest["files"].get(truth_file(split)):
         raise SssleError(
-            f"{path} not found: --truth must be a generated dataset with split {split!r}"
+            f"{path}: differs from the sha256 in {Path(dataset) / 'manifest.json'} "
+            "(edited or truncated?); run `sssle-bench verify` on the dataset"
         )
     return pd.read_csv(
-        path, dtype={"mixture_id": "category", "condition": "category", "class": "category"}
+        io.BytesIO(raw),
+        dtype={"mixture_id": "category", "condition": "category", "class": "category"},
     )
 
 
 def validate_file(
     path: Path, dataset: Path, split: str, allow_missing: bool = False
 ) -> tuple[Validation, pd.DataFrame]:
-    """Read and validate a predictions CSV against a dataset split; returns (result, truth)."""
+    """Read and validate a predictions CSV against a dataset split; returns (result, truth).
+
+    The result's ``sha256`` is that of the bytes read, the ones validated.
+    """
     truth = load_truth(dataset, split)
-    return validate(read_predictions(path), truth, allow_missing), truth
+    raw = read_file_bytes(path, "predictions file")
+    result = validate(parse_predictions(raw, path), truth, allow_missing)
+    return replace(result, sha256=hashlib.sha256(raw).hexdigest()), truth
 
 
 def read_meta(path: Path) -> dict[str, Any]:
-    """``meta.toml`` beside a submission (method, short_name, authors, url, supervision...)."""
-    if not Path(path).is_file():
+    """``meta.toml`` beside a submission (method, short_name, authors, url, supervision...).
+
+    Empty without one; one clear error if it is unreadable, not TOML, or a field
+    has the wrong type.
+    """
+    if not Path(path).exists():
         return {}
     try:
-        meta = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        meta = tomllib.loads(decode_text(read_file_bytes(path, "meta.toml"), path))
+    except tomllib.TOMLDecodeError as exc:
         raise SssleError(f"{path}: not valid TOML ({exc})") from exc
+    for key in ("method", "short_name", "authors", "url", "supervision", "description"):
+        if key in meta and not isinstance(meta[key], str):
+            raise SssleError(f"{path}: {key} must be a string, got {meta[key]!r}")
+    if "parameters" in meta and not isinstance(meta["parameters"], dict):
+        raise SssleError(f"{path}: [parameters] must be a table, got {meta['parameters']!r}")
     sup = meta.get("supervision")
     if sup is not None and sup not in SUPERVISION:
         raise SssleError(f"{path}: supervision {sup!r} is not one of {', '.join(SUPERVISION)}")

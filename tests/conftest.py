@@ -37,7 +37,8 @@ def generate(out: Path, home: Path, recipe: Path = TOY, **kwargs) -> Path:
 
     kwargs.setdefault("limit", 3)
     kwargs.setdefault("jobs", 1)
-    generate_dataset(recipe, out, home, echo=lambda s: None, **kwargs)
+    kwargs.setdefault("echo", lambda s: None)
+    generate_dataset(recipe, out, home, **kwargs)
     return out
 
 

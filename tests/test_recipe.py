@@ -112,3 +112,90 @@ def test_missing_and_broken_files(tmp_path: Path):
 def test_condition_ids_round_trip(lufs):
     cid = condition_id(lufs)
     assert cid == "none" if lufs is None else float(cid[2:]) == pytest.approx(lufs, rel=1e-5)
+
+
+SAFE_NAMES = st.from_regex(r"[a-z0-9][a-z0-9_.-]{0,20}", fullmatch=True)
+FINITE = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False) | st.integers(-1000, 1000)
+CLASS_NAMES = sorted(
+    ["car_horn", "dog_bark", "gun_shot", "jackhammer", "siren", "street_music", "drilling"]
+)
+
+
+def _dist() -> st.SearchStrategy:
+    return st.one_of(
+        st.tuples(st.just("const"), FINITE),
+        st.tuples(st.just("choose"), st.lists(FINITE | st.text(max_size=5), max_size=4)),
+        st.tuples(st.just("uniform"), FINITE, FINITE).map(lambda t: (t[0], min(t[1:]), max(t[1:]))),
+        st.tuples(st.just("normal"), FINITE, st.floats(0, 10)),
+        st.tuples(st.just("truncnorm"), FINITE, st.floats(0, 10), FINITE, FINITE).map(
+            lambda t: (*t[:3], min(t[3:]), max(t[3:]))
+        ),
+    ).map(lambda t: [t[0], *t[1:]] if t[0] != "choose" else ["choose", list(t[1])])
+
+
+@st.composite
+def raw_recipes(draw) -> dict:
+    """Valid raw recipe data: any name text, safe split names, disjoint folds, unique ids."""
+    n_splits = draw(st.integers(1, 3))
+    names = draw(st.lists(SAFE_NAMES, min_size=n_splits, max_size=n_splits, unique=True))
+    folds = draw(st.permutations(list(range(1, 11))))
+    splits = {
+        name: {
+            "folds": folds[3 * i : 3 * i + 3],
+            "backgrounds": draw(st.sampled_from(["train", "valid", "test"])),
+            "count": draw(st.integers(1, 10**6)),
+        }
+        for i, name in enumerate(names)
+    }
+    lufs = draw(st.lists(st.integers(-80, 10), max_size=4, unique=True))
+    fmt = draw(st.sampled_from(["wav", "flac"]))
+    return {
+        "name": draw(st.text(max_size=20)),
+        "version": draw(st.integers(1, 100)),
+        "seed": draw(st.integers(0, 2**63 - 1)),
+        "sample_rate": draw(st.integers(1, 192000)),
+        "duration_s": draw(st.floats(1e-3, 1e4)),
+        "classes": draw(st.lists(st.sampled_from(CLASS_NAMES), min_size=1, unique=True)),
+        "salience": draw(st.lists(st.sampled_from([1, 2]), min_size=1, max_size=2, unique=True)),
+        "audio_format": fmt,
+        "subtype": draw(st.sampled_from(["PCM_16", "PCM_24"])),
+        "conditions": draw(st.booleans()) * ["none"] + [float(x) for x in lufs] or ["none"],
+        "splits": splits,
+        "events": {
+            "count": draw(st.sampled_from([["ztpoisson", 3.5], ["range", 1, 4], ["ztpoisson", 1]])),
+            **{
+                key: draw(_dist())
+                for key in ["event_time", "source_time", "event_duration", "loudness_lufs"]
+            },
+            **draw(st.dictionaries(st.sampled_from(["pitch_shift", "time_stretch"]), _dist())),
+        },
+    }
+
+
+@given(raw_recipes())
+def test_to_toml_round_trips_any_valid_recipe(raw: dict):
+    recipe = parse_recipe(raw)
+    text = recipe.to_toml()
+    again = parse_recipe(tomllib.loads(text))
+    assert again == recipe
+    assert again.hash() == recipe.hash()
+
+
+@pytest.mark.parametrize(
+    "name", ["../../escape", "/abs", "Train", "a/b", ".hidden", "..", "", "x" * 65, "tr ain"]
+)
+def test_split_names_that_are_not_safe_path_names_are_refused(name: str):
+    raw = paper_raw()
+    raw["splits"] = {name: raw["splits"]["train"]}
+    with pytest.raises(SssleError, match="is not a safe name"):
+        parse_recipe(raw)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_numbers_are_refused(bad: float):
+    raw = paper_raw()
+    raw["events"]["loudness_lufs"] = ["uniform", -40.0, bad]
+    raw["duration_s"] = bad
+    with pytest.raises(SssleError) as err:
+        parse_recipe(raw)
+    assert "finite" in str(err.value) and "duration_s" in str(err.value)

@@ -20,18 +20,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..audio import atomic_write_bytes, read_audio
+from ..audio import read_audio
 from ..dataset import load_manifest
 from ..errors import SssleError
 from ..levels import dbfs, dbfs_a, lufs
+from ..paths import write_bytes
 from ..recipe import load_recipe
 from .render import render_mixture, sha256
 from .runner import (
+    OUTPUT_NAMES,
     STATE_DIR,
     dataset_tables,
     package_versions,
-    prepare_contexts,
     run_parallel,
+    select_sources,
+    stage_contexts,
 )
 from .scene import mixture_id, render_scene_from_jams
 
@@ -137,16 +140,27 @@ def verify_dataset(out: Path, full: bool = False) -> list[str]:
     return problems
 
 
-def _regen_task(task: tuple[Any, int, str, bool, str | None]) -> dict[str, Any]:
+def _regen_task(task: tuple[Any, int, str, str, bool, str | None]) -> dict[str, Any]:
     """Worker: re-render one mixture from its JAMS; write its files under ``dest`` if given."""
-    ctx, index, jams_text, save_sources, dest = task
-    scene = render_scene_from_jams(ctx, jams_text)
+    ctx, index, jams_path, jams_text, save_sources, dest = task
+    scene = render_scene_from_jams(ctx, jams_text, where=jams_path)
     sink = (
         (lambda rel, data: None)
         if dest is None
-        else (lambda rel, data: atomic_write_bytes(Path(dest) / rel, data))
+        else (lambda rel, data: write_bytes(Path(dest), rel, data))
     )
     return render_mixture(ctx, index, scene, sink, save_sources)
+
+
+def _read_jams(out: Path, split: str, index: int) -> tuple[str, str]:
+    """(path, text) of a mixture's JAMS; a clear error if it is missing or not text."""
+    path = out / "jams" / split / f"{mixture_id(split, index)}.jams"
+    try:
+        return str(path), path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise SssleError(f"{path}: missing; the dataset cannot be regenerated without it") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SssleError(f"{path}: unreadable ({exc})") from exc
 
 
 def regenerate_dataset(
@@ -174,23 +188,22 @@ def regenerate_dataset(
     recipe = load_recipe(out / "recipe.toml")
     if recipe.hash() != manifest["recipe_hash"]:
         raise SssleError(f"{out / 'recipe.toml'} does not match the manifest's recipe hash")
+    unknown = sorted(set(manifest["splits"]) - {s.name for s in recipe.splits})
+    if unknown:
+        raise SssleError(f"{out / 'manifest.json'}: split(s) {unknown} are not in recipe.toml")
+    if dest is not None:
+        _check_dest(out, Path(dest))
     save_sources = manifest["options"]["save_sources"]
-    staging = Path(dest or out) / STATE_DIR / "regen-staging"
-    contexts, fingerprints = prepare_contexts(recipe, data_home, staging)
-    for name, fp in fingerprints.items():
+    sources = select_sources(recipe, data_home)
+    contexts = stage_contexts(recipe, sources, Path(dest or out), f"{STATE_DIR}/regen-staging")
+    for name, fp in sources.fingerprints.items():
         if manifest["sources"].get(name) != fp:
             echo(f"warning: the {name} files in {data_home} differ from those used to generate")
     expected, records = manifest["files"], {}
     problems = []
     for split, n in manifest["splits"].items():
         tasks = [
-            (
-                contexts[split],
-                i,
-                (out / "jams" / split / f"{mixture_id(split, i)}.jams").read_text(),
-                save_sources,
-                None if dest is None else str(dest),
-            )
+            (contexts[split], i, *_read_jams(out, split, i), save_sources, dest and str(dest))
             for i in range(n)
         ]
         records[split] = list(run_parallel(_regen_task, tasks, jobs, desc=f"regenerate {split}"))
@@ -202,12 +215,28 @@ def regenerate_dataset(
     for rel, data in tables.items():
         rebuilt[rel] = sha256(data)
         if dest is not None:
-            atomic_write_bytes(Path(dest) / rel, data)
+            write_bytes(Path(dest), rel, data)
     for rel in sorted(set(expected) | set(rebuilt)):
         if rel not in rebuilt:
             problems.append(f"{rel}: not rebuilt")
         elif rebuilt[rel] != expected.get(rel):
             problems.append(f"{rel}: regenerated file differs from the manifest")
     if dest is not None:
-        atomic_write_bytes(Path(dest) / "manifest.json", (out / "manifest.json").read_bytes())
+        write_bytes(Path(dest), "manifest.json", (out / "manifest.json").read_bytes())
     return problems
+
+
+def _check_dest(out: Path, dest: Path) -> None:
+    """``--out`` of regenerate: not the dataset itself, nor inside it, nor a non-empty folder."""
+    src, dst = out.resolve(), dest.resolve()
+    if dst == src or src in dst.parents:
+        raise SssleError(f"--out {dest} is inside the dataset {out}; choose a folder outside it")
+    if dest.is_file():
+        raise SssleError(f"--out {dest} is a file, not a folder")
+    rerun = (dest / STATE_DIR / "regen-staging").is_dir()
+    if dest.is_dir() and any(
+        p.name not in OUTPUT_NAMES if rerun else p.name != STATE_DIR for p in dest.iterdir()
+    ):
+        raise SssleError(
+            f"--out {dest} holds other files; choose an empty folder or a previous regenerate --out"
+        )

@@ -25,12 +25,19 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from ..audio import atomic_write_bytes
 from ..errors import SssleError
+from ..paths import check_relative, remove_file, write_bytes
 from ..recipe import Recipe, load_recipe
 from ..sources import sonyc_backgrounds, urbansound8k
 from .render import render_mixture, sha256
-from .scene import BackgroundFile, SplitContext, mixture_id, render_scene, stage_split
+from .scene import (
+    BackgroundFile,
+    SplitContext,
+    mixture_id,
+    render_scene,
+    split_clips,
+    stage_split,
+)
 
 FORMAT = "sssle-bench-dataset"
 FORMAT_VERSION = 1
@@ -80,42 +87,63 @@ def package_versions() -> dict[str, str]:
     return {name: version(name) for name in PINNED_PACKAGES}
 
 
-def prepare_contexts(
-    recipe: Recipe, data_home: Path, staging: Path, skip_bad: bool = False
-) -> tuple[dict[str, SplitContext], dict[str, Any]]:
-    """Load and stage the source data for every split; return contexts and fingerprints."""
+@dataclass(frozen=True)
+class SourceSelection:
+    """The source files a recipe uses, read and checked before anything is written.
+
+    ``clips[split]``: the split's UrbanSound8K rows (recipe classes, folds, salience);
+    ``backgrounds[split]``: its SONYC-Backgrounds files; ``fingerprints``: per
+    dataset, count and sha256 of the files used (see :func:`_fingerprint`).
+    """
+
+    data_home: Path
+    clips: dict[str, pd.DataFrame]
+    backgrounds: dict[str, tuple[BackgroundFile, ...]]
+    fingerprints: dict[str, Any]
+
+
+def select_sources(recipe: Recipe, data_home: Path, skip_bad: bool = False) -> SourceSelection:
+    """Load both source datasets and pick each split's files; raise before any write."""
     clips, _ = urbansound8k.load_clips(data_home, skip_bad=skip_bad)
     bgs, _ = sonyc_backgrounds.load_backgrounds(data_home, skip_bad=skip_bad)
-    contexts, used_clips = {}, []
+    chosen, backgrounds = {}, {}
     for spec in recipe.splits:
-        fg, bg = stage_split(clips, recipe, spec.name, data_home, staging)
+        chosen[spec.name] = split_clips(clips, recipe, spec.name, data_home)
         rows = bgs[bgs["split"] == spec.backgrounds]
         if rows.empty:
             raise SssleError(
                 f"split {spec.name!r}: no SONYC-Backgrounds files in "
                 f"{sonyc_backgrounds.dataset_dir(data_home) / spec.backgrounds}"
             )
-        backgrounds = tuple(
+        backgrounds[spec.name] = tuple(
             BackgroundFile(f"{sonyc_backgrounds.FOLDER}/{f}", int(round(d * sr)), int(sr))
             for f, d, sr in zip(rows["file"], rows["duration_s"], rows["sample_rate"], strict=True)
         )
-        contexts[spec.name] = SplitContext(
-            recipe, spec.name, str(data_home), str(fg), str(bg), backgrounds
-        )
-        used_clips.append(
-            clips[
-                clips["fold"].isin(spec.folds)
-                & clips["salience"].isin(recipe.salience)
-                & clips["class"].isin(recipe.classes)
-            ]
-        )
-    fg_used = pd.concat(used_clips).sort_values("path")
+    fg_used = pd.concat(chosen.values()).sort_values("path")
     bg_used = bgs[bgs["split"].isin([s.backgrounds for s in recipe.splits])]
     fingerprints = {
         urbansound8k.FOLDER: _fingerprint(fg_used["path"], data_home),
         sonyc_backgrounds.FOLDER: _fingerprint(bg_used["path"], data_home),
     }
-    return contexts, fingerprints
+    return SourceSelection(Path(data_home), chosen, backgrounds, fingerprints)
+
+
+def stage_contexts(
+    recipe: Recipe, sources: SourceSelection, root: Path, staging: str
+) -> dict[str, SplitContext]:
+    """Stage every split's clips under ``root/staging`` (symlinks) and build the contexts."""
+    contexts = {}
+    for spec in recipe.splits:
+        fg, bg = stage_split(sources.clips[spec.name], recipe, root, f"{staging}/{spec.name}")
+        contexts[spec.name] = SplitContext(
+            recipe,
+            spec.name,
+            str(sources.data_home),
+            str(fg),
+            str(bg),
+            sources.backgrounds[spec.name],
+        )
+    return contexts
 
 
 def _fingerprint(paths: Iterable[str], data_home: Path) -> dict[str, Any]:
@@ -136,12 +164,16 @@ def _render_task(task: tuple[SplitContext, int, str, bool]) -> tuple[int, int]:
     def sink(rel: str, data: bytes) -> None:
         nonlocal written
         written += len(data)
-        atomic_write_bytes(Path(out) / rel, data)
+        write_bytes(Path(out), rel, data)
 
     record = render_mixture(ctx, index, render_scene(ctx, index), sink, save_sources)
-    part = Path(out) / STATE_DIR / "parts" / ctx.split / f"{mixture_id(ctx.split, index)}.json"
-    atomic_write_bytes(part, json.dumps(record, allow_nan=True).encode("utf-8"))
+    write_bytes(Path(out), part_path(ctx.split, index), json.dumps(record, allow_nan=True).encode())
     return index, written
+
+
+def part_path(split: str, index: int) -> str:
+    """Where mixture ``index``'s record lives, relative to the dataset folder."""
+    return f"{STATE_DIR}/parts/{split}/{mixture_id(split, index)}.json"
 
 
 def run_parallel(fn: Callable[[Any], Any], tasks: list[Any], jobs: int, desc: str) -> Iterator[Any]:
@@ -168,37 +200,90 @@ def run_parallel(fn: Callable[[Any], Any], tasks: list[Any], jobs: int, desc: st
 
 
 def check_output_dir(out: Path, recipe: Recipe, save_sources: bool, overwrite: bool) -> None:
-    """Refuse to mix datasets: ``out`` must be empty, or hold this recipe's dataset."""
+    """Refuse to mix datasets: ``out`` must be empty, or hold this recipe's dataset.
+
+    Only reads; :func:`claim_output_dir` writes the state once every input is checked.
+    """
     state_file = out / STATE_DIR / "state.json"
     expected = {"recipe_hash": recipe.hash(), "save_sources": save_sources}
     if state_file.is_file():
-        state = json.loads(state_file.read_text())
+        try:
+            state = json.loads(state_file.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            state = {}
         if state == expected:
             return
         why = (
-            f"a dataset of a different recipe ({state.get('recipe_hash', '?')[:12]})"
+            f"a dataset of a different recipe ({str(state.get('recipe_hash', '?'))[:12]})"
             if state.get("recipe_hash") != expected["recipe_hash"]
             else f"a dataset generated with save_sources={state.get('save_sources')}"
         )
+    elif out.is_file():
+        raise SssleError(f"--out {out} is a file, not a folder")
     elif out.exists() and any(out.iterdir()):
         why = "files that are not an sssle-bench dataset"
     else:
-        why = None
-    if why is not None:
-        if not overwrite:
-            raise SssleError(f"{out} holds {why}; choose another --out or pass --overwrite")
+        return
+    if not overwrite:
+        raise SssleError(f"{out} holds {why}; choose another --out or pass --overwrite")
+
+
+def claim_output_dir(out: Path, recipe: Recipe, save_sources: bool) -> None:
+    """Make ``out`` this recipe's dataset folder (after :func:`check_output_dir` allowed it)."""
+    state_file = out / STATE_DIR / "state.json"
+    expected = {"recipe_hash": recipe.hash(), "save_sources": save_sources}
+    if state_file.is_file() and state_file.read_text(encoding="utf-8") == json.dumps(expected):
+        return
+    if out.exists():
         for name in OUTPUT_NAMES:
             target = out / name
-            if target.is_dir():
+            if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
-            elif target.exists():
+            elif target.exists() or target.is_symlink():
                 target.unlink()
-    atomic_write_bytes(state_file, json.dumps(expected).encode("utf-8"))
+    write_bytes(out, f"{STATE_DIR}/state.json", json.dumps(expected).encode("utf-8"))
 
 
 def _clean_temp_files(out: Path) -> None:
     for tmp in out.rglob(".*.tmp"):
         tmp.unlink(missing_ok=True)
+
+
+def prune_beyond(out: Path, sizes: dict[str, int]) -> int:
+    """Remove mixtures (files and records) past each split's size, e.g. after a smaller --limit.
+
+    Returns how many mixtures were removed. Every path comes from the mixture's
+    own record and is checked to stay inside ``out``.
+    """
+    removed = 0
+    for split, n in sizes.items():
+        folder = out / STATE_DIR / "parts" / split
+        if not folder.is_dir():
+            continue
+        for part in sorted(folder.glob(f"{split}_*.json")):
+            index = part.stem.rsplit("_", 1)[-1]
+            if not index.isdigit() or int(index) < n:
+                continue
+            record = json.loads(part.read_text(encoding="utf-8"))
+            for rel in record.get("files", {}):
+                remove_file(out, check_relative(rel, str(part)))
+            part.unlink()
+            removed += 1
+    return removed
+
+
+def _tables_current(
+    out: Path, sizes: dict[str, int], save_sources: bool, limit: int | None
+) -> bool:
+    """True if ``out``'s manifest already describes these split sizes and options."""
+    try:
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return manifest.get("splits") == sizes and manifest.get("options") == {
+        "save_sources": save_sources,
+        "limit": limit,
+    }
 
 
 def generate_dataset(
@@ -213,37 +298,53 @@ def generate_dataset(
     overwrite: bool = False,
     echo: Callable[[str], None] = print,
 ) -> bool:
-    """Generate (or resume) a dataset. Returns True when it is complete (CSVs + manifest)."""
+    """Generate (or resume) a dataset. Returns True when it is complete (CSVs + manifest).
+
+    Every input (recipe, data home, output folder) is read and checked before
+    the first write, so a refused run leaves ``out`` as it found it.
+    """
+    if jobs < 1:
+        raise SssleError(f"--jobs must be >= 1, got {jobs}")
+    if limit is not None and limit < 1:
+        raise SssleError(f"--limit must be >= 1, got {limit}")
     recipe = load_recipe(recipe_path)
     out = Path(out)
+    sources = select_sources(recipe, data_home)
     check_output_dir(out, recipe, save_sources, overwrite)
+    claim_output_dir(out, recipe, save_sources)
     _clean_temp_files(out)
-    contexts, fingerprints = prepare_contexts(recipe, data_home, out / STATE_DIR / "staging")
+    contexts = stage_contexts(recipe, sources, out, f"{STATE_DIR}/staging")
     sizes = split_sizes(recipe, limit)
+    pruned = prune_beyond(out, sizes)
     start, rendered, skipped, written = time.monotonic(), 0, 0, 0
     for split, n in sizes.items():
-        parts = out / STATE_DIR / "parts" / split
-        todo = [
-            i
-            for i in range(shard.k, n, shard.n)
-            if not (parts / f"{mixture_id(split, i)}.json").is_file()
-        ]
+        todo = [i for i in range(shard.k, n, shard.n) if not (out / part_path(split, i)).is_file()]
         skipped += len(range(shard.k, n, shard.n)) - len(todo)
         tasks = [(contexts[split], i, str(out), save_sources) for i in todo]
         for _, nbytes in run_parallel(_render_task, tasks, jobs, desc=split):
             rendered += 1
             written += nbytes
     complete = all(
-        (out / STATE_DIR / "parts" / split / f"{mixture_id(split, i)}.json").is_file()
-        for split, n in sizes.items()
-        for i in range(n)
+        (out / part_path(split, i)).is_file() for split, n in sizes.items() for i in range(n)
     )
+    if (
+        complete
+        and not rendered
+        and not pruned
+        and _tables_current(out, sizes, save_sources, limit)
+    ):
+        echo(f"nothing to do: all {sum(sizes.values())} mixtures already generated in {out}")
+        return True
     if complete:
-        written += write_dataset_tables(out, recipe, sizes, fingerprints, save_sources, limit)
+        written += write_dataset_tables(
+            out, recipe, sizes, sources.fingerprints, save_sources, limit
+        )
     seconds = time.monotonic() - start
     echo(
-        f"{rendered} mixtures rendered ({skipped} already done) x {len(recipe.conditions)} "
-        f"conditions in {seconds:.1f} s, {written / 1e6:.1f} MB written"
+        f"{rendered} mixtures rendered ({skipped} already done"
+        + (f", {pruned} beyond --limit removed" if pruned else "")
+        + f") x {len(recipe.conditions)} conditions in {seconds:.1f} s, "
+        f"{written / 1e6:.1f} MB written"
         + ("" if complete else "; dataset incomplete (other shards still to run)")
     )
     return complete
@@ -252,12 +353,7 @@ def generate_dataset(
 def read_records(out: Path, sizes: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
     """All mixture records of each split, in index order."""
     return {
-        split: [
-            json.loads(
-                (out / STATE_DIR / "parts" / split / f"{mixture_id(split, i)}.json").read_text()
-            )
-            for i in range(n)
-        ]
+        split: [json.loads((out / part_path(split, i)).read_text()) for i in range(n)]
         for split, n in sizes.items()
     }
 
@@ -313,9 +409,9 @@ def write_dataset_tables(
         rel: sha for recs in records.values() for rec in recs for rel, sha in rec["files"].items()
     }
     for rel, data in extra.items():
-        atomic_write_bytes(out / rel, data)
+        write_bytes(out, rel, data)
         files[rel] = sha256(data)
     manifest = build_manifest(recipe, sizes, fingerprints, files, save_sources, limit)
     blob = (json.dumps(manifest, indent=1) + "\n").encode("utf-8")
-    atomic_write_bytes(out / "manifest.json", blob)
+    write_bytes(out, "manifest.json", blob)
     return sum(len(d) for d in extra.values()) + len(blob)

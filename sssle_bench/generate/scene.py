@@ -22,7 +22,20 @@ import pandas as pd
 
 from .._compat import import_scaper
 from ..errors import SssleError
+from ..paths import check_name, inside, is_safe_name, make_dir
 from ..recipe import Dist, Recipe
+
+#: What Scaper raises on unreadable source audio or a JAMS it cannot parse (besides its own
+#: ScaperError, added where Scaper is imported).
+SCAPER_READ_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, OSError, ValueError)
+
+
+def scaper_errors(scaper: Any) -> tuple[type[BaseException], ...]:
+    """Scaper's and JAMS's own exception types."""
+    import jams
+
+    return (scaper.scaper_exceptions.ScaperError, jams.exceptions.JamsError)
+
 
 #: Key of our own block in the Scaper annotation's sandbox.
 SANDBOX_KEY = "sssle_bench"
@@ -94,38 +107,48 @@ def choose_background(
     return bg, int(rng.integers(max(bg.frames - needed, 0) + 1))
 
 
-def stage_split(
-    clips: pd.DataFrame, recipe: Recipe, split: str, data_home: Path, staging: Path
-) -> tuple[Path, Path]:
-    """Lay out a split's foreground clips as Scaper wants them: ``fg/{label}/{file}``.
+def split_clips(clips: pd.DataFrame, recipe: Recipe, split: str, data_home: Path) -> pd.DataFrame:
+    """A split's UrbanSound8K rows: the recipe's classes and salience, the split's folds.
 
-    The files are symlinks into the data home; only the recipe's classes, the
-    split's folds and the recipe's salience values are staged. Returns
-    ``(fg_path, bg_path)``; ``bg_path`` is an empty folder (backgrounds are
-    mixed by us, not by Scaper). Raises if a class has no clip in the split.
+    Raises (before anything is written) if a class has no clip in the split.
     """
     spec = recipe.split(split)
-    chosen = clips[clips["fold"].isin(spec.folds) & clips["salience"].isin(recipe.salience)]
-    fg, bg = staging / split / "fg", staging / split / "bg"
-    bg.mkdir(parents=True, exist_ok=True)
+    chosen = clips[
+        clips["fold"].isin(spec.folds)
+        & clips["salience"].isin(recipe.salience)
+        & clips["class"].isin(recipe.classes)
+    ]
     for label in recipe.classes:
-        rows = chosen[chosen["class"] == label]
-        if rows.empty:
+        if not (chosen["class"] == label).any():
             raise SssleError(
                 f"split {split!r}: UrbanSound8K folds {list(spec.folds)} have no clip of class "
                 f"{label!r} with salience {list(recipe.salience)} in {data_home}"
             )
-        folder = fg / label
-        folder.mkdir(parents=True, exist_ok=True)
-        for path in sorted(rows["path"]):
-            link = folder / Path(path).name
+    return chosen
+
+
+def stage_split(clips: pd.DataFrame, recipe: Recipe, root: Path, staging: str) -> tuple[Path, Path]:
+    """Lay out a split's clips (from :func:`split_clips`) as Scaper wants them.
+
+    Writes ``root/staging/fg/{label}/{file}`` symlinks into the data home and an
+    empty ``root/staging/bg`` (backgrounds are mixed by us, not by Scaper); every
+    path is checked to stay inside ``root``. Returns ``(fg_path, bg_path)``.
+    """
+    fg, bg = f"{staging}/fg", f"{staging}/bg"
+    make_dir(root, bg)
+    for label in recipe.classes:
+        folder = make_dir(root, f"{fg}/{check_name(label, 'class', 'recipe')}")
+        for path in sorted(clips.loc[clips["class"] == label, "path"]):
+            name = check_name(Path(path).name, "clip file name", str(path))
+            link = inside(root, f"{fg}/{label}/{name}")
             target = os.path.abspath(path)
             if link.is_symlink() and os.readlink(link) == target:
                 continue
             if link.is_symlink() or link.exists():
                 link.unlink()
             link.symlink_to(target)
-    return fg, bg
+        assert folder.is_dir()
+    return Path(root) / fg, Path(root) / bg
 
 
 def _scaper(recipe: Recipe, fg_path: str, bg_path: str, random_state: Any = None) -> Any:
@@ -178,23 +201,79 @@ def render_scene(ctx: SplitContext, index: int) -> Scene:
     return _scene(jam, event_audio, background, offset, jams_text=None)
 
 
-def render_scene_from_jams(ctx: SplitContext, jams_text: str) -> Scene:
-    """Re-render a foreground from its JAMS (Scaper's ``generate_from_jams``)."""
+def check_jams_sources(ctx: SplitContext, jams_text: str, where: str) -> None:
+    """Refuse a JAMS whose events leave the vocabulary or the data home.
+
+    Each event must be a foreground event with a label of the recipe and a
+    ``source_file`` of the form ``{label}/{file}`` naming a clip of the split
+    that resolves inside the data home; the background pick must be well formed.
+    """
+    import json
+
+    try:
+        doc = json.loads(jams_text)
+        ann = next(a for a in doc["annotations"] if a.get("namespace") == "scaper")
+        events = [obs["value"] for obs in ann["data"]]
+        info = ann["sandbox"][SANDBOX_KEY]
+    except (ValueError, KeyError, TypeError, AttributeError, StopIteration) as exc:
+        raise SssleError(f"{where}: not a Scaper JAMS written by sssle-bench ({exc!r})") from exc
+    home = os.path.abspath(ctx.data_home).rstrip(os.sep) + os.sep
+    for value in events:
+        label = value.get("label") if isinstance(value, dict) else None
+        if label not in ctx.recipe.classes:
+            raise SssleError(
+                f"{where}: event label {label!r} is not a class of the recipe "
+                f"({', '.join(ctx.recipe.classes)})"
+            )
+        if value.get("role") != "foreground":
+            raise SssleError(f"{where}: event role {value.get('role')!r} is not 'foreground'")
+        source = value.get("source_file")
+        parts = source.split("/") if isinstance(source, str) else []
+        if len(parts) != 2 or parts[0] != label or not is_safe_name(parts[1]):
+            raise SssleError(
+                f"{where}: source_file {source!r} is not '{label}/<clip file>' for label {label!r}"
+            )
+        # Staged links point at the data home's own listing of the split's clips.
+        staged = Path(ctx.fg_path) / source
+        if not (staged.is_symlink() and staged.is_file() and os.readlink(staged).startswith(home)):
+            raise SssleError(
+                f"{where}: source_file {source!r} is not a clip of split {ctx.split!r} "
+                f"in the data home {ctx.data_home}"
+            )
+    offset = info.get("background_offset_samples") if isinstance(info, dict) else None
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise SssleError(f"{where}: background_offset_samples {offset!r} is not an integer >= 0")
+
+
+def render_scene_from_jams(ctx: SplitContext, jams_text: str, where: str = "JAMS") -> Scene:
+    """Re-render a foreground from its JAMS (Scaper's ``generate_from_jams``).
+
+    ``where`` names the JAMS file in errors. Labels and source files are checked
+    first (:func:`check_jams_sources`), so nothing outside the vocabulary or the
+    data home is ever read or written.
+    """
     import tempfile
 
     scaper = import_scaper()
+    check_jams_sources(ctx, jams_text, where)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scene.jams"
         path.write_text(jams_text, encoding="utf-8")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _, jam, _, event_audio = scaper.generate_from_jams(
-                str(path), fg_path=ctx.fg_path, bg_path=ctx.bg_path
-            )
+            try:
+                _, jam, _, event_audio = scaper.generate_from_jams(
+                    str(path), fg_path=ctx.fg_path, bg_path=ctx.bg_path
+                )
+            except (*SCAPER_READ_ERRORS, *scaper_errors(scaper)) as exc:
+                raise SssleError(f"{where}: Scaper could not render it ({exc})") from exc
     info = jam.annotations.search(namespace="scaper")[0].sandbox[SANDBOX_KEY]
     by_file = {b.file: b for b in ctx.backgrounds}
     if info["background_file"] not in by_file:
-        raise SssleError(f"background {info['background_file']} is not in the data home")
+        raise SssleError(
+            f"{where}: background_file {info['background_file']!r} is not a SONYC-Backgrounds "
+            f"file of split {ctx.split!r} in the data home"
+        )
     return _scene(
         jam,
         event_audio,

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..errors import SssleError
 from ..metrics import ScoreSettings, truth_column
+from ..paths import make_dir, remove_file, write_bytes, write_text
 from ..scoring import score_document, truth_identity, write_json
 from ..submission import Validation, read_meta, validate_file
 from . import html, plots
@@ -20,12 +21,27 @@ from .tables import method_name, ranked_table, to_markdown
 PREDICTIONS = "predictions.csv"
 
 
-def _cached_score(folder: Path, identity: dict[str, Any], settings: ScoreSettings) -> dict | None:
-    """A folder's ``score.json`` if it scored this dataset and split with these settings."""
+def _cached_score(
+    folder: Path,
+    identity: dict[str, Any],
+    settings: ScoreSettings,
+    predictions_sha256: str,
+) -> tuple[dict | None, str]:
+    """A folder's ``score.json`` if it belongs to these exact predictions, this split's exact
+    ground truth and these settings; else ``(None, why it is not reused)``.
+
+    A ``score.json`` that is not a readable JSON object is an error (delete it to rescore);
+    one scored against another recipe is refused (scores of different datasets never mix).
+    """
     path = folder / "score.json"
     if not path.is_file():
-        return None
-    doc = json.loads(path.read_text(encoding="utf-8"))
+        return None, ""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SssleError(f"{path}: not a valid score.json ({exc}); delete it to rescore") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("truth", {}), dict):
+        raise SssleError(f"{path}: not a score.json document; delete it to rescore")
     truth = doc.get("truth", {})
     if truth.get("recipe_hash") != identity["recipe_hash"]:
         raise SssleError(
@@ -33,9 +49,60 @@ def _cached_score(folder: Path, identity: dict[str, Any], settings: ScoreSetting
             f"({str(truth.get('recipe_hash'))[:12]}), not {identity['recipe']} "
             f"({identity['recipe_hash'][:12]}): scores of different datasets cannot be compared"
         )
-    if truth.get("split") != identity["split"] or doc.get("settings") != asdict(settings):
-        return None
-    return doc
+    scored = doc.get("predictions") if isinstance(doc.get("predictions"), dict) else {}
+    checks = [
+        (
+            scored.get("sha256") == predictions_sha256,
+            f"it scored other predictions than {folder / PREDICTIONS}",
+        ),
+        (
+            truth.get("ground_truth_sha256") == identity["ground_truth_sha256"],
+            "it scored another ground truth of this recipe (e.g. a --limit run)",
+        ),
+        (truth.get("split") == identity["split"], f"it scored split {truth.get('split')!r}"),
+        (doc.get("settings") == asdict(settings), "it was scored with other settings"),
+    ]
+    for ok, why in checks:
+        if not ok:
+            return None, why
+    return doc, ""
+
+
+def _plan(folders: list[Path]) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Check every submission folder before any scoring: method name -> (folder, meta)."""
+    if not folders:
+        raise SssleError("no submission folders given")
+    plan: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for folder in map(Path, folders):
+        if not folder.is_dir():
+            raise SssleError(f"{folder}: no such submission folder")
+        if not (folder / PREDICTIONS).is_file():
+            raise SssleError(f"{folder}: no {PREDICTIONS} (a submission folder holds it)")
+        meta = read_meta(folder / "meta.toml")
+        name = method_name({"method": meta}, folder.name)
+        if name in plan:
+            raise SssleError(
+                f"{folder} and {plan[name][0]} are both called {name!r}: "
+                "give one a different meta.toml method"
+            )
+        plan[name] = (folder, meta)
+    return plan
+
+
+def _check_out(out: Path, truth_dir: Path) -> None:
+    """``--out`` must not be, or lie inside, a dataset folder (it would break ``verify``)."""
+    resolved = out.resolve()
+    for folder in (resolved, *resolved.parents):
+        if (
+            folder == truth_dir.resolve()
+            or (folder / "manifest.json").is_file()
+            and (folder / "ground_truth").is_dir()
+        ):
+            raise SssleError(
+                f"--out {out} is inside the dataset {folder}; write the leaderboard elsewhere"
+            )
+    if out.is_file():
+        raise SssleError(f"--out {out} is a file, not a folder")
 
 
 def present_pairs(result: Validation, truth: pd.DataFrame, weighting: str) -> pd.DataFrame:
@@ -57,39 +124,41 @@ def build_leaderboard(
     settings: ScoreSettings | None = None,
     echo: Callable[[str], None] = print,
 ) -> pd.DataFrame:
-    """Score (or reuse scores of) every submission, rank, and write md/csv/html/plots."""
-    if not folders:
-        raise SssleError("no submission folders given")
+    """Score (or reuse scores of) every submission, rank, and write md/csv/html/plots.
+
+    Every input is checked (folders, meta.toml, unique names, ``out``) before any
+    scoring; a submission's ``score.json`` is reused only when it belongs to its
+    predictions (see :func:`_cached_score`), otherwise it is rescored with one line saying why.
+    """
     settings = settings or ScoreSettings()
+    out = Path(out)
+    plan = _plan(folders)
+    _check_out(out, Path(truth_dir))
     identity = truth_identity(truth_dir, split)
     docs: dict[str, dict[str, Any]] = {}
     pairs: dict[str, pd.DataFrame] = {}
-    for folder in map(Path, folders):
-        if not (folder / PREDICTIONS).is_file():
-            raise SssleError(f"{folder}: no {PREDICTIONS} (a submission folder holds it)")
+    for name, (folder, meta) in plan.items():
         result, truth = validate_file(folder / PREDICTIONS, truth_dir, split)
-        doc = _cached_score(folder, identity, settings)
+        doc, why = _cached_score(folder, identity, settings, result.sha256)
         if doc is None:
-            echo(f"scoring {folder}")
+            echo(f"scoring {folder}" + (f" (score.json not reused: {why})" if why else ""))
             doc = score_document(folder / PREDICTIONS, result, truth, identity, settings)
-        doc["method"] = read_meta(folder / "meta.toml") or doc.get("method", {})
-        name = method_name(doc, folder.name)
-        if name in docs:
-            raise SssleError(
-                f"two submissions are called {name!r}: give one a different meta.toml method"
-            )
+        doc["method"] = meta or doc.get("method", {})
         docs[name] = doc
         pairs[name] = present_pairs(result, truth, settings.weighting)
-    out = Path(out)
-    (out / "plots").mkdir(parents=True, exist_ok=True)
-    (out / "scores").mkdir(exist_ok=True)
+    make_dir(out, "plots")
+    make_dir(out, "scores")
+    keep = {f"{_slug(name)}.json" for name in docs}
+    for stale in sorted((out / "scores").glob("*.json")):
+        if stale.name not in keep:
+            remove_file(out, f"scores/{stale.name}")
     for name, doc in docs.items():
         write_json(doc, out / "scores" / f"{_slug(name)}.json")
     table = ranked_table(docs)
     ordered = {name: docs[name] for name in table["method"]}
-    table.to_csv(out / "leaderboard.csv", index=False, float_format="%.4f")
+    write_text(out, "leaderboard.csv", table.to_csv(index=False, float_format="%.4f"))
     title = f"SSSLE leaderboard: {identity['recipe']} ({split})"
-    (out / "leaderboard.md").write_text(to_markdown(table, title), encoding="utf-8")
+    write_text(out, "leaderboard.md", to_markdown(table, title))
     images = {
         "mae_by_condition": plots.mae_by_condition(ordered),
         "class_heatmap": plots.class_heatmap(ordered),
@@ -99,13 +168,13 @@ def build_leaderboard(
         "mae_by_level": plots.mae_by_level(ordered),
     }
     for key, png in images.items():
-        (out / "plots" / f"{key}.png").write_bytes(png)
+        write_bytes(out, f"plots/{key}.png", png)
     subtitle = (
         f"Dataset {identity['recipe']} (recipe hash {identity['recipe_hash'][:12]}), "
         f"split {split}, weighting {settings.weighting}, {settings.bootstrap} bootstrap resamples."
     )
     page = html.render_page(table, ordered, images, title, subtitle)
-    (out / "index.html").write_text(page, encoding="utf-8")
+    write_text(out, "index.html", page)
     return table
 
 
