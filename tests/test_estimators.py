@@ -101,3 +101,15 @@ def test_nmf_refuses_a_dataset_without_sources(synthetic_home: Path, tmp_path: P
     plain = generate(tmp_path / "ds", synthetic_home, limit=1)
     with pytest.raises(SssleError, match="generate with --save-sources"):
         train("nmf", plain, tmp_path / "m", {})
+
+
+def test_predict_never_leaves_a_score_json_of_other_predictions(toy_dataset: Path, tmp_path: Path):
+    train("oracle-presence-split", toy_dataset, tmp_path / "m", {})
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "score.json").write_text('{"old": true}')
+    said: list[str] = []
+    out = predict(
+        "oracle-presence-split", toy_dataset, tmp_path / "m", tmp_path / "s", echo=said.append
+    )
+    assert not (out / "score.json").exists()
+    assert said[0] == f"removed {out / 'score.json'}: it scored the previous predictions"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,6 +16,7 @@ from click.testing import CliRunner
 
 from sssle_bench.cli import main
 from sssle_bench.errors import SssleError
+from sssle_bench.generate.check import verify_dataset
 from sssle_bench.leaderboard import build_leaderboard
 from sssle_bench.metrics import ScoreSettings
 
@@ -133,6 +136,153 @@ def test_cli_errors(toy_dataset: Path, tmp_path: Path):
         ["leaderboard", str(tmp_path), "--truth", str(toy_dataset), "--out", str(tmp_path / "o")],
     )
     assert res.exit_code == 2 and "no predictions.csv" in res.output
+
+
+def _score(folder: Path, truth: Path) -> None:
+    args = ["score", str(folder / "predictions.csv"), "--truth", str(truth), "--bootstrap", "0"]
+    res = CliRunner().invoke(main, [*args, "--out", str(folder / "score.json")])
+    assert res.exit_code == 0, res.output
+
+
+def _mae(folder: Path, truth: Path, tmp_path: Path, said: list[str]) -> float:
+    table = build_leaderboard(
+        [folder], truth, tmp_path / "board", settings=ScoreSettings(bootstrap=0), echo=said.append
+    )
+    return float(table.loc[0, "mae_present_db"])
+
+
+def test_score_json_of_other_predictions_is_not_reused(
+    submissions, toy_dataset: Path, tmp_path: Path
+):
+    """The reported case: score class-prior-like predictions, copy others over them."""
+    folder = tmp_path / "sub"
+    shutil.copytree(submissions[2], folder)
+    _score(folder, toy_dataset)
+    constant = json.loads((folder / "score.json").read_text())
+    assert (
+        constant["predictions"]["sha256"]
+        == hashlib.sha256((folder / "predictions.csv").read_bytes()).hexdigest()
+    )
+    shutil.copy(submissions[1] / "predictions.csv", folder / "predictions.csv")
+    said: list[str] = []
+    shown = _mae(folder, toy_dataset, tmp_path, said)
+    fresh = _mae(submissions[1], toy_dataset, tmp_path / "fresh", [])
+    assert shown == pytest.approx(fresh)
+    assert shown != pytest.approx(constant["overall"]["all"]["mae_present_db"]["value"])
+    assert said == [
+        f"scoring {folder} (score.json not reused: it scored other predictions "
+        f"than {folder / 'predictions.csv'})"
+    ]
+
+
+def test_score_json_of_another_ground_truth_of_the_recipe_is_not_reused(
+    submissions, toy_dataset: Path, tmp_path: Path
+):
+    folder = tmp_path / "sub"
+    shutil.copytree(submissions[1], folder)
+    _score(folder, toy_dataset)
+    # The same recipe and keys, another ground truth (as a --limit run would have).
+    other = tmp_path / "other"
+    shutil.copytree(toy_dataset, other, symlinks=True)
+    gt = other / "ground_truth" / "test.csv"
+    truth = pd.read_csv(gt)
+    truth["level_dbfs_a"] += 1.0
+    truth.to_csv(gt, index=False)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["files"]["ground_truth/test.csv"] = hashlib.sha256(gt.read_bytes()).hexdigest()
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    said: list[str] = []
+    _mae(folder, other, tmp_path, said)
+    assert said == [
+        f"scoring {folder} (score.json not reused: it scored another ground truth "
+        "of this recipe (e.g. a --limit run))"
+    ]
+
+
+def test_an_edited_ground_truth_is_never_scored(submissions, toy_dataset: Path, tmp_path: Path):
+    other = tmp_path / "other"
+    shutil.copytree(toy_dataset, other, symlinks=True)
+    gt = other / "ground_truth" / "test.csv"
+    gt.write_bytes(gt.read_bytes()[:-40])
+    res = CliRunner().invoke(
+        main, ["score", str(submissions[0] / "predictions.csv"), "--truth", str(other)]
+    )
+    assert res.exit_code == 2 and "differs from the sha256" in res.output
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [('{"truth": {"rec', "not a valid score.json"), ("[1, 2]", "not a score.json document")],
+)
+def test_broken_score_json_is_one_line(
+    submissions, toy_dataset: Path, tmp_path: Path, content: str, needle: str
+):
+    folder = tmp_path / "sub"
+    shutil.copytree(submissions[1], folder)
+    (folder / "score.json").write_text(content)
+    args = ["leaderboard", str(folder), "--truth", str(toy_dataset), "--out", str(tmp_path / "o")]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert res.output.count("\n") == 1 and needle in res.output and "score.json" in res.output
+
+
+@pytest.mark.parametrize(
+    "meta, needle",
+    [
+        ('method = "x', "not valid TOML"),
+        ("method = 3", "method must be a string"),
+        ('supervision = "psychic"', "supervision 'psychic'"),
+        ("parameters = 5", "[parameters] must be a table"),
+    ],
+)
+def test_broken_meta_toml_is_one_line_before_any_scoring(
+    submissions, toy_dataset: Path, tmp_path: Path, meta: str, needle: str
+):
+    bad = tmp_path / "bad"
+    shutil.copytree(submissions[2], bad)
+    (bad / "meta.toml").write_text(meta)
+    said: list[str] = []
+    with pytest.raises(SssleError, match=re.escape(needle)):
+        build_leaderboard([submissions[0], bad], toy_dataset, tmp_path / "o", echo=said.append)
+    assert said == [] and not (tmp_path / "o").exists()
+
+
+def test_everything_is_checked_before_any_scoring(submissions, toy_dataset: Path, tmp_path: Path):
+    said: list[str] = []
+    twin = tmp_path / "twin"
+    shutil.copytree(submissions[0], twin)
+    with pytest.raises(SssleError, match="are both called 'Close <b>one</b>'"):
+        build_leaderboard(
+            [submissions[0], submissions[1], twin], toy_dataset, tmp_path / "o", echo=said.append
+        )
+    with pytest.raises(SssleError, match="no such submission folder"):
+        build_leaderboard(
+            [submissions[0], tmp_path / "gone"], toy_dataset, tmp_path / "o", echo=said.append
+        )
+    assert said == [] and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("where", [".", "leaderboard", "ground_truth/board"])
+def test_out_inside_the_dataset_is_refused(
+    submissions, toy_dataset: Path, tmp_path: Path, where: str
+):
+    copy = tmp_path / "ds"
+    shutil.copytree(toy_dataset, copy, symlinks=True)
+    with pytest.raises(SssleError, match="is inside the dataset"):
+        build_leaderboard(submissions[:1], copy, copy / where, echo=lambda s: None)
+    assert verify_dataset(copy) == []
+
+
+def test_stale_scores_are_removed_from_out(submissions, toy_dataset: Path, tmp_path: Path):
+    out = tmp_path / "o"
+    settings = ScoreSettings(bootstrap=0)
+    build_leaderboard(submissions, toy_dataset, out, settings=settings, echo=lambda s: None)
+    assert len(list((out / "scores").glob("*.json"))) == 3
+    build_leaderboard(submissions[1:], toy_dataset, out, settings=settings, echo=lambda s: None)
+    assert sorted(p.name for p in (out / "scores").glob("*.json")) == [
+        "constant.json",
+        "rough.json",
+    ]
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from ..dataset import GeneratedDataset, MixtureInfo
+from ..paths import write_text
 
 Levels = dict[str, float]
 
@@ -68,10 +69,8 @@ class BaseEstimator(ABC):
         """Nothing to learn by default."""
 
     def save(self, directory: Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         blob = {"name": self.name, "config": self.config, "state": self.state}
-        (directory / "estimator.json").write_text(json.dumps(blob, indent=1), encoding="utf-8")
+        write_text(Path(directory), "estimator.json", json.dumps(blob, indent=1))
 
     @classmethod
     def load(cls, directory: Path) -> BaseEstimator:

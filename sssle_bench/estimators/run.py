@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from ..dataset import GeneratedDataset
 from ..errors import SssleError
+from ..paths import remove_file, write_text
 from ..recipe import dumps_toml
 from . import estimator_class
 
@@ -39,8 +40,10 @@ def train(name: str, dataset_dir: Path, out: Path, config: dict[str, Any], split
     est.workdir = Path(out)
     est.fit(GeneratedDataset(dataset_dir), split)
     est.save(Path(out))
-    (Path(out) / "sssle_estimator.json").write_text(
-        json.dumps({"name": name, "supervision": est.supervision}), encoding="utf-8"
+    write_text(
+        Path(out),
+        "sssle_estimator.json",
+        json.dumps({"name": name, "supervision": est.supervision}),
     )
     return est
 
@@ -86,9 +89,11 @@ def predict(
         flush()
     bar.close()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(rows, columns=["mixture_id", "condition", "class", "level_db"])
-    frame.to_csv(out / "predictions.csv", index=False, float_format="%.4f")
+    # A score.json left from earlier predictions would describe other numbers.
+    if remove_file(out, "score.json"):
+        echo(f"removed {out / 'score.json'}: it scored the previous predictions")
+    write_text(out, "predictions.csv", frame.to_csv(index=False, float_format="%.4f"))
     meta = {
         "method": name,
         "short_name": name,
@@ -96,6 +101,6 @@ def predict(
         "description": est.description,
         "parameters": {k: v for k, v in est.config.items() if v is not None},
     }
-    (out / "meta.toml").write_text(dumps_toml(meta), encoding="utf-8")
+    write_text(out, "meta.toml", dumps_toml(meta))
     echo(f"wrote {out / 'predictions.csv'} ({len(frame)} rows)")
     return out

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 from scipy.signal import butter, sosfilt
 
+from ..audio import encode
+from ..paths import write_bytes, write_text
 from . import sonyc_backgrounds, urbansound8k
 from .common import class_table
 
@@ -193,25 +194,22 @@ def make_synthetic_sources(out: Path, seed: int = 0) -> Path:
     seeds = np.random.SeedSequence(seed).spawn(2)
     rng = np.random.default_rng(seeds[0])
     meta = _plan_foregrounds(rng)
-    us8k = urbansound8k.dataset_dir(out)
-    (us8k / "metadata").mkdir(parents=True, exist_ok=True)
+    us8k = urbansound8k.dataset_dir(out).relative_to(out)
     for row in meta.itertuples(index=False):
         sr = int(rng.choice(SAMPLE_RATES_HZ))
         x = synth_clip(rng, row[7], row.end - row.start, sr)
         if rng.random() < 0.2:
             x = np.stack([x, x * rng.uniform(0.6, 1.0)], axis=1)
-        folder = us8k / "audio" / f"fold{row.fold}"
-        folder.mkdir(parents=True, exist_ok=True)
-        sf.write(folder / row.slice_file_name, x, sr, subtype="PCM_16")
-    meta.to_csv(urbansound8k.metadata_csv(out), index=False)
+        rel = us8k / "audio" / f"fold{row.fold}" / row.slice_file_name
+        write_bytes(out, rel, encode(x, sr, "wav", "PCM_16")[0])
+    write_text(out, urbansound8k.metadata_csv(out).relative_to(out), meta.to_csv(index=False))
 
     rng = np.random.default_rng(seeds[1])
-    sonyc = sonyc_backgrounds.dataset_dir(out)
+    sonyc = sonyc_backgrounds.dataset_dir(out).relative_to(out)
     for s, split in enumerate(sonyc_backgrounds.SPLITS):
-        (sonyc / split).mkdir(parents=True, exist_ok=True)
         for i in range(N_BACKGROUNDS_PER_SPLIT):
             sensor = 10 * (s + 1) + i
             name = f"{sensor:02d}_2019-0{s + 3}-1{i}_{int(rng.integers(0, 24)):02d}_{i:02d}.wav"
             x = city_noise(rng, BACKGROUND_DURATION_S, BACKGROUND_SR_HZ)
-            sf.write(sonyc / split / name, x, BACKGROUND_SR_HZ, subtype="PCM_16")
+            write_bytes(out, sonyc / split / name, encode(x, BACKGROUND_SR_HZ, "wav", "PCM_16")[0])
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any, ClassVar
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 
 from ...dataset import GeneratedDataset, MixtureInfo
+from ...paths import write_bytes, write_text
 from ..base import BaseEstimator, Levels
 from ..spectral import spectrogram_levels
 from .config import WeakSepConfig, make_config
@@ -45,17 +47,18 @@ class WeakSep(BaseEstimator):
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
         torch.save(
             {
                 "separator": self.trainer.separator.state_dict(),
                 "classifier": self.trainer.classifier.state_dict(),
             },
-            directory / "model.pt",
+            buf,
         )
+        write_bytes(directory, "model.pt", buf.getvalue())
         blob = {"name": self.name, "config": self.config, "classes": self.classes}
-        (directory / "estimator.json").write_text(json.dumps(blob, indent=1), encoding="utf-8")
-        (directory / "history.json").write_text(json.dumps(self.state.get("history", {}), indent=1))
+        write_text(directory, "estimator.json", json.dumps(blob, indent=1))
+        write_text(directory, "history.json", json.dumps(self.state.get("history", {}), indent=1))
 
     @classmethod
     def load(cls, directory: Path) -> WeakSep:

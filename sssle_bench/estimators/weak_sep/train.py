@@ -7,6 +7,7 @@ validation loss; a rerun with the same work folder resumes from the checkpoint.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 
 from ...dataset import GeneratedDataset, torch_dataset
+from ...paths import write_bytes
 from .config import WeakSepConfig
 from .losses import (
     active_consistency,
@@ -175,8 +177,7 @@ class Progress:
 
 def save_checkpoint(path: Path, trainer: Trainer, opt, generator, progress: Progress) -> None:
     """Everything a resumed run needs, written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    buf = io.BytesIO()
     torch.save(
         {
             "separator": trainer.separator.state_dict(),
@@ -186,9 +187,9 @@ def save_checkpoint(path: Path, trainer: Trainer, opt, generator, progress: Prog
             "torch_rng": torch.get_rng_state(),
             "loader_rng": generator.get_state(),
         },
-        tmp,
+        buf,
     )
-    tmp.replace(path)
+    write_bytes(path.parent, path.name, buf.getvalue())
 
 
 def load_checkpoint(path: Path, trainer: Trainer, opt, generator) -> Progress:
