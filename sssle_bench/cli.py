@@ -25,13 +25,18 @@ data_home_option = click.option(
 
 
 class _Group(click.Group):
-    """Turns SssleError (and a missing file) into a one-line message and exit code 2."""
+    """Turns SssleError and OSError into a one-line message and exit code 2."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except SssleError as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except OSError as exc:
+            # Permissions, a full disk, a file where a folder belongs: the user can act on it.
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted; rerun the same command to resume", err=True)

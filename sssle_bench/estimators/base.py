@@ -17,7 +17,9 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from ..dataset import GeneratedDataset, MixtureInfo
+from ..errors import SssleError
 from ..paths import write_text
+from .options import check_options
 
 Levels = dict[str, float]
 
@@ -55,13 +57,16 @@ class BaseEstimator(ABC):
     supervision: ClassVar[str] = "none"
     description: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
+    #: Inclusive (low, high) ranges and allowed values of config keys, checked on creation.
+    limits: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
+    choices: ClassVar[dict[str, tuple[Any, ...]]] = {"weighting": ("A", "Z")}
 
     def __init__(self, **config: Any):
         unknown = set(config) - set(self.defaults)
         if unknown:
-            from ..errors import SssleError
-
             raise SssleError(f"{self.name}: unknown config key(s) {', '.join(sorted(unknown))}")
+        hints = {k: type(v) for k, v in self.defaults.items() if v is not None}
+        check_options(self.name, config, hints, self.limits, self.choices)
         self.config = {**self.defaults, **config}
         self.state: dict[str, Any] = {}
 

@@ -28,6 +28,9 @@ class ClassPrior(BaseEstimator):
     supervision: ClassVar[str] = "none"
     description: ClassVar[str] = "median training level of each usually-present class"
     defaults: ClassVar[dict[str, Any]] = {"weighting": "A", "min_presence_rate": 0.5}
+    limits: ClassVar[dict[str, tuple[float | None, float | None]]] = {
+        "min_presence_rate": (0.0, 1.0)
+    }
 
     def fit(self, dataset: GeneratedDataset, split: str = "train") -> None:
         truth = dataset.truth(split)

@@ -60,6 +60,14 @@ class SupervisedNMF(BaseEstimator):
         "max_frames": 4000,
         "seed": 0,
     }
+    limits: ClassVar[dict[str, tuple[float | None, float | None]]] = {
+        "components": (1, None),
+        "background_components": (0, None),
+        "train_iterations": (1, None),
+        "predict_iterations": (1, None),
+        "max_frames": (1, None),
+        "seed": (0, 2**32 - 1),
+    }
 
     def fit(self, dataset: GeneratedDataset, split: str = "train") -> None:
         if not dataset.has_sources:

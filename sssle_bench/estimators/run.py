@@ -29,8 +29,8 @@ def read_config(path: Path | None) -> dict[str, Any]:
         return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise SssleError(f"config not found: {path}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SssleError(f"{path}: not valid TOML ({exc})") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SssleError(f"{path}: not valid UTF-8 TOML ({exc})") from exc
 
 
 def train(name: str, dataset_dir: Path, out: Path, config: dict[str, Any], split: str = "train"):
@@ -48,6 +48,30 @@ def train(name: str, dataset_dir: Path, out: Path, config: dict[str, Any], split
     return est
 
 
+def load_trained(name: str, model_dir: Path):
+    """The estimator ``name`` trained into ``model_dir``; one clear error if it is not there,
+    is another method's, or its files are unreadable."""
+    cls = estimator_class(name)
+    marker = model_dir / "sssle_estimator.json"
+    if not marker.is_file():
+        raise SssleError(f"{model_dir} holds no trained estimator (run `sssle-bench train` first)")
+    try:
+        saved = json.loads(marker.read_text(encoding="utf-8"))["name"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise SssleError(f"{marker}: unreadable ({exc!r}); train the model again") from exc
+    if saved != name:
+        raise SssleError(f"{model_dir} holds a {saved!r} model, not {name!r}")
+    try:
+        return cls.load(model_dir)
+    except SssleError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError) as exc:
+        raise SssleError(
+            f"{model_dir}: the saved {name} model is unreadable ({type(exc).__name__}: {exc}); "
+            "train it again"
+        ) from exc
+
+
 def predict(
     name: str,
     dataset_dir: Path,
@@ -57,13 +81,7 @@ def predict(
     echo: Callable[[str], None] = print,
 ) -> Path:
     """Write ``out/predictions.csv`` (every condition) and ``out/meta.toml``."""
-    cls = estimator_class(name)
-    if not (Path(model_dir) / "sssle_estimator.json").is_file():
-        raise SssleError(f"{model_dir} holds no trained estimator (run `sssle-bench train` first)")
-    saved = json.loads((Path(model_dir) / "sssle_estimator.json").read_text())["name"]
-    if saved != name:
-        raise SssleError(f"{model_dir} holds a {saved!r} model, not {name!r}")
-    est = cls.load(Path(model_dir))
+    est = load_trained(name, Path(model_dir))
     ds = GeneratedDataset(dataset_dir)
     rows: list[tuple[str, str, str, float]] = []
     batch: list = []

@@ -3,15 +3,46 @@
 from __future__ import annotations
 
 import tomllib
+import typing
 from dataclasses import asdict, dataclass, fields
 from importlib.resources import files
 from typing import Any
 
 from ...errors import SssleError
+from ..options import check_options
 
 #: Energy-consistency resolutions: filterbank in {linear, mel} x aggregation in {tf, frame, clip}.
 FILTERBANKS = ("linear", "mel")
 AGGREGATIONS = ("tf", "frame", "clip")
+
+
+#: Inclusive ranges of the numeric fields (checked before any work starts).
+LIMITS: dict[str, tuple[float | None, float | None]] = {
+    "sample_rate": (1, None),
+    "n_fft": (16, None),
+    "hop": (1, None),
+    "unet_channels": (1, None),
+    "unet_kernel": (1, None),
+    "lstm_hidden": (1, None),
+    "n_mels": (1, None),
+    "silence_ratio": (0.0, 1.0),
+    "weight_mixture": (0.0, None),
+    "weight_active": (0.0, None),
+    "weight_inactive": (0.0, None),
+    "weight_critic": (0.0, None),
+    "weight_background": (0.0, None),
+    "margin": (0.0, 1.0),
+    "learning_rate": (0.0, None),
+    "classifier_learning_rate": (0.0, None),
+    "batch_size": (1, None),
+    "epochs": (1, None),
+    "classifier_epochs": (0, None),
+    "patience": (0, None),
+    "max_train_mixtures": (1, None),
+    "threads": (1, None),
+    "seed": (0, 2**32 - 1),
+    "presence_threshold": (0.0, 1.0),
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +95,10 @@ class WeakSepConfig:
     presence_threshold: float | None = None
 
     def __post_init__(self) -> None:
+        hints = typing.get_type_hints(WeakSepConfig)
+        check_options("weak-sep", asdict(self), hints, LIMITS, {"weighting": ("A", "Z")})
+        if self.hop > self.n_fft:
+            raise SssleError(f"weak-sep config: hop {self.hop} is larger than n_fft {self.n_fft}")
         for fb, agg in self.energy_resolutions:
             if fb not in FILTERBANKS or agg not in AGGREGATIONS:
                 raise SssleError(
@@ -91,9 +126,11 @@ def make_config(raw: dict[str, Any]) -> WeakSepConfig:
     unknown = sorted(set(merged) - known)
     if unknown:
         raise SssleError(f"weak-sep: unknown config key(s) {', '.join(unknown)}")
-    for key in ("classifier_channels",):
-        if key in merged:
-            merged[key] = tuple(merged[key])
-    if "energy_resolutions" in merged:
-        merged["energy_resolutions"] = tuple(tuple(r) for r in merged["energy_resolutions"])
+    # TOML has arrays, the config has tuples; anything else is left for the type check.
+    if isinstance(merged.get("classifier_channels"), list):
+        merged["classifier_channels"] = tuple(merged["classifier_channels"])
+    if isinstance(merged.get("energy_resolutions"), list):
+        merged["energy_resolutions"] = tuple(
+            tuple(r) if isinstance(r, list) else r for r in merged["energy_resolutions"]
+        )
     return WeakSepConfig(**merged)
