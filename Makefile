@@ -1,12 +1,19 @@
 # Two set-up commands on a fresh machine: `make demo` and `make test`.
-# Both create the virtual environment, install the system packages Scaper needs
-# (sox, libsox-dev) and the package itself.
+# Both create the virtual environment, install the system packages (sox and
+# libsox-dev for Scaper, chromium for the leaderboard page test), the CPU build
+# of torch and the package itself.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= sssle_demo
-APT_PACKAGES := sox libsox-dev
+APT_PACKAGES := sox libsox-dev chromium
+# The CPU build of torch, named explicitly by its local version "+cpu": it can never
+# resolve to a CUDA build. pip takes it from the configured indexes or find-links
+# when they carry it, else from PyTorch's CPU index (about 190 MB to download,
+# 750 MB installed; a plain `pip install torch` on Linux pulls CUDA, several GB).
+TORCH_SPEC ?= torch==2.13.0+cpu
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test install system-deps lint format clean
@@ -23,16 +30,18 @@ system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-# torch is installed first, pinned to the CPU build (2.13.0): an unsatisfied torch
-# requirement of the [model] extra would otherwise pull a multi-GB CUDA build.
+# torch is installed first, as the CPU build: the [model] extra's requirement is then
+# satisfied and pulls nothing more.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q '$(TORCH_SPEC)' 2>/dev/null \
+		|| $(BIN)/python -m pip install -q '$(TORCH_SPEC)' --extra-index-url $(TORCH_CPU_INDEX)
 	$(BIN)/python -m pip install -q -e '.[dev,model]'
+	$(BIN)/python -c "import torch; assert torch.version.cuda is None, 'a CUDA torch was installed'; print('torch', torch.__version__, '(CPU build)')"
 	touch $@
 
 lint: install

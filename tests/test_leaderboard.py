@@ -288,10 +288,8 @@ def test_stale_scores_are_removed_from_out(submissions, toy_dataset: Path, tmp_p
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian package 'chromium' not installed (.ci/run installs it)"
-)
 def test_page_renders_in_headless_chromium(board: Path, tmp_path: Path):
+    assert CHROMIUM, "Debian's chromium is missing: `make test` installs it (apt-get install chromium)"
     flags = [
         CHROMIUM,
         "--headless",

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="weak-sep needs the [model] extra (torch)")
+import torch  # the [model] extra; `make test` installs it (CPU build)
 
-from sssle_bench.estimators.run import train  # noqa: E402
-from sssle_bench.estimators.weak_sep import losses  # noqa: E402
-from sssle_bench.estimators.weak_sep.config import make_config  # noqa: E402
-from sssle_bench.estimators.weak_sep.models import mel_filterbank  # noqa: E402
+from sssle_bench.estimators.run import train
+from sssle_bench.estimators.weak_sep import losses
+from sssle_bench.estimators.weak_sep.config import make_config
+from sssle_bench.estimators.weak_sep.models import mel_filterbank
 
 
 def hand_made():
