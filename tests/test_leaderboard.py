@@ -56,8 +56,9 @@ def board(submissions: list[Path], toy_dataset: Path, tmp_path_factory) -> Path:
 
 def test_ranked_csv_and_markdown(board: Path):
     table = pd.read_csv(board / "leaderboard.csv")
-    assert list(table["method"]) == ["Close <b>one</b>", "rough", "constant"]
-    assert list(table["rank"]) == [1, 2, 3]
+    # The oracle method is a reference: listed after the ranked methods, without a rank.
+    assert list(table["method"]) == ["rough", "constant", "Close <b>one</b>"]
+    assert list(table["rank"].fillna(0)) == [1, 2, 0]
     for col in [
         "rank",
         "method",
@@ -75,8 +76,8 @@ def test_ranked_csv_and_markdown(board: Path):
         assert col in table.columns
     assert (table["ci_low"] <= table["mae_present_db"]).all()
     assert (table["mae_present_db"] <= table["ci_high"]).all()
-    assert table.loc[0, "supervision"] == "oracle"
-    assert "| 1 | Close <b>one</b> | oracle |" in (board / "leaderboard.md").read_text()
+    assert table.loc[2, "supervision"] == "oracle"
+    assert "| ref | Close <b>one</b> | oracle |" in (board / "leaderboard.md").read_text()
     assert sorted(p.name for p in (board / "plots").iterdir()) == [
         "class_heatmap.png",
         "mae_by_condition.png",
@@ -288,8 +289,7 @@ def test_stale_scores_are_removed_from_out(submissions, toy_dataset: Path, tmp_p
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def test_page_renders_in_headless_chromium(board: Path, tmp_path: Path):
-    assert CHROMIUM, "Debian's chromium is missing: `make test` installs it (apt-get install chromium)"
+def _chromium(*args: str, profile: Path) -> str:
     flags = [
         CHROMIUM,
         "--headless",
@@ -300,19 +300,67 @@ def test_page_renders_in_headless_chromium(board: Path, tmp_path: Path):
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--user-data-dir={profile}",
     ]
+    done = subprocess.run([*flags, *args], capture_output=True, text=True, timeout=120, check=True)
+    return done.stdout
+
+
+def test_page_renders_in_headless_chromium(board: Path, tmp_path: Path):
+    assert CHROMIUM, (
+        "Debian's chromium is missing: `make test` installs it (apt-get install chromium)"
+    )
     url = (board / "index.html").as_uri()
-    dom = subprocess.run(
-        [*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True
-    ).stdout
+    dom = _chromium("--dump-dom", url, profile=tmp_path / "profile")
     assert dom.count('<tr class="method-row">') == 3
     assert dom.count("<img") == 4
     shot = tmp_path / "page.png"
-    subprocess.run(
-        [*flags, "--window-size=1200,1600", f"--screenshot={shot}", url],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
+    _chromium("--window-size=1400,1600", f"--screenshot={shot}", url, profile=tmp_path / "p2")
     assert shot.stat().st_size > 20_000
+
+
+#: Appended to a copy of the page: records whether it scrolls sideways and row heights.
+_PROBE = """<script>
+var rows = Array.from(document.querySelectorAll('tr.method-row')).map(r => r.offsetHeight);
+document.body.dataset.overflow = document.documentElement.scrollWidth > window.innerWidth;
+document.body.dataset.rowspan = Math.max(...rows) / Math.min(...rows);
+</script>"""
+
+
+def test_page_for_a_reader_at_1400_px(submissions, toy_dataset: Path, tmp_path: Path):
+    assert CHROMIUM, (
+        "Debian's chromium is missing: `make test` installs it (apt-get install chromium)"
+    )
+    long = tmp_path / "long"
+    shutil.copytree(submissions[1], long)
+    (long / "meta.toml").write_text(
+        'method = "Weakly supervised separation with energy consistency (Cramer 2021)"\n'
+        'short_name = "weak-sep"\nsupervision = "weak"\n'
+        '[parameters]\npreset = "tiny"\nenergy_resolutions = [["mel", "tf"], ["mel", "clip"]]\n'
+    )
+    out = tmp_path / "board"
+    settings = ScoreSettings(bootstrap=0)
+    build_leaderboard(
+        [submissions[0], long, submissions[2]],
+        toy_dataset,
+        out,
+        settings=settings,
+        echo=lambda s: None,
+    )
+    page = (out / "index.html").read_text()
+    markdown = (out / "leaderboard.md").read_text()
+    assert "None" not in markdown and "None" not in page
+    assert "{'" not in page  # parameters are a list for a reader, not a Python dict
+    assert "<li>energy_resolutions = [[mel, tf], [mel, clip]]</li>" in page
+    assert (
+        'title="Weakly supervised separation with energy consistency (Cramer 2021)">weak-sep<'
+        in page
+    )
+    assert "<h2>Oracle references</h2>" in page and page.count('<td data-value="">ref</td>') == 1
+    f1 = pd.read_csv(out / "leaderboard.csv")["f1"].iloc[0]
+    assert f">{f1:.3f}</td>" in page
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", _PROBE + "</body>"))
+    dom = _chromium("--window-size=1400,1000", "--dump-dom", probe.as_uri(), profile=tmp_path / "p")
+    assert 'data-overflow="false"' in dom
+    assert 'data-rowspan="1"' in dom  # every method on one line

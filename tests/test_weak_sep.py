@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import torch  # the [model] extra; `make test` installs it (CPU build)
 
 from sssle_bench.estimators.run import train

@@ -9,20 +9,26 @@ from typing import Any
 import pandas as pd
 
 _STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
-table{border-collapse:collapse;margin:1em 0}
-th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
-th{background:#f0f0f0;cursor:pointer;user-select:none}td.text{text-align:left}
+body{font-family:system-ui,sans-serif;margin:1.5em 2em;color:#222}
+p,ul,h1,h2,h3{max-width:75em}
+table{border-collapse:collapse;margin:0.5em 0 1.5em;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap}
+th{background:#f0f0f0;cursor:pointer;user-select:none}
+th.group{background:#e4ecf7;cursor:default;text-align:center}
+td.text{text-align:left}td.cond{background:#f7faff}
 th.sorted-asc::after{content:" \\25B2"}th.sorted-desc::after{content:" \\25BC"}
 img{max-width:100%;border:1px solid #eee;margin:0.5em 0}.meta{font-size:0.9em;color:#555}
+.note{font-size:0.9em;color:#555}
 """
 
 _SCRIPT = """
-document.querySelectorAll('table.sortable th').forEach(function(th, col){
+document.querySelectorAll('table.sortable thead tr:last-child th').forEach(function(th, col){
   th.addEventListener('click', function(){
     var table = th.closest('table'), body = table.tBodies[0];
     var asc = !th.classList.contains('sorted-asc');
-    table.querySelectorAll('th').forEach(function(h){h.classList.remove('sorted-asc','sorted-desc');});
+    table.querySelectorAll('thead tr:last-child th').forEach(function(h){
+      h.classList.remove('sorted-asc', 'sorted-desc');
+    });
     th.classList.add(asc ? 'sorted-asc' : 'sorted-desc');
     var rows = Array.from(body.rows);
     rows.sort(function(a, b){
@@ -44,13 +50,93 @@ PLOT_TITLES = {
 }
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        shown = "-" if pd.isna(value) else f"{value:.2f}"
-        return f'<td data-value="{"" if pd.isna(value) else value}">{shown}</td>'
+#: Page columns: (table column, header, tooltip); condition columns follow them.
+COLUMNS = (
+    ("rank", "#", "rank among the methods that do not read the true labels"),
+    ("short_name", "method", "the method's short name (meta.toml short_name); full name on hover"),
+    ("supervision", "supervision", "none | weak | strong | oracle"),
+    ("mae_present_db", "MAE", "mean absolute level error over present sources (dB)"),
+    ("ci", "95% CI", "95% bootstrap interval of the MAE over mixtures (dB)"),
+    ("median_present_db", "median", "median absolute error over present sources (dB)"),
+    ("p90_present_db", "p90", "90th percentile of the absolute error (dB)"),
+    ("bias_db", "bias", "mean signed error over present sources (dB)"),
+    ("mae_all_db", "MAE all", "MAE over all pairs, absent ones at the floor (dB)"),
+    ("f1", "F1", "presence detection F1"),
+)
+CONDITION_PREFIX = "mae_present_db_"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value))
+
+
+def _number(value: Any, digits: int = 2, cls: str = "") -> str:
+    css = f' class="{cls}"' if cls else ""
+    if _missing(value):
+        return f'<td{css} data-value="">-</td>'
+    return f'<td{css} data-value="{float(value)}">{float(value):.{digits}f}</td>'
+
+
+def _text(value: Any, title: str = "") -> str:
     text = html.escape(str(value))
-    cls = "" if isinstance(value, int) else ' class="text"'
-    return f'<td{cls} data-value="{text}">{text}</td>'
+    tip = f' title="{html.escape(title)}"' if title and title != str(value) else ""
+    return f'<td class="text" data-value="{text}"{tip}>{text}</td>'
+
+
+def _row(row: pd.Series, conditions: list[str]) -> str:
+    """One method's table row: rank, name (full name on hover), figures, per-condition MAE."""
+    cells = [
+        '<td data-value="">ref</td>'
+        if _missing(row["rank"])
+        else f'<td data-value="{int(row["rank"])}">{int(row["rank"])}</td>',
+        _text(row["short_name"] or row["method"], title=row["method"]),
+        _text(row["supervision"]),
+        _number(row["mae_present_db"]),
+        '<td data-value="">-</td>'
+        if _missing(row["ci_low"])
+        else f'<td data-value="{row["ci_low"]}">[{row["ci_low"]:.2f}, {row["ci_high"]:.2f}]</td>',
+        _number(row["median_present_db"]),
+        _number(row["p90_present_db"]),
+        _number(row["bias_db"]),
+        _number(row["mae_all_db"]),
+        _number(row["f1"], digits=3),
+    ]
+    cells += [_number(row[f"{CONDITION_PREFIX}{c}"], cls="cond") for c in conditions]
+    return '<tr class="method-row">' + "".join(cells) + "</tr>"
+
+
+def _table(rows: pd.DataFrame, conditions: list[str], table_id: str) -> str:
+    """A sortable table: a group header over the per-condition columns, then the labels."""
+    group = (
+        f'<th class="group" colspan="{len(COLUMNS)}"></th>'
+        f'<th class="group" colspan="{len(conditions)}">MAE by background condition (dB)</th>'
+    )
+    labels = "".join(
+        f'<th title="{html.escape(tip)}">{html.escape(label)}</th>' for _, label, tip in COLUMNS
+    ) + "".join(
+        f'<th title="MAE over present sources in condition {html.escape(c)} (dB)">'
+        f"{html.escape(c)}</th>"
+        for c in conditions
+    )
+    body = "\n".join(_row(row, conditions) for _, row in rows.iterrows())
+    return (
+        f'<table class="sortable" id="{table_id}"><thead><tr>{group}</tr><tr>{labels}</tr>'
+        f"</thead><tbody>\n{body}\n</tbody></table>"
+    )
+
+
+def _value_html(value: Any) -> str:
+    """A meta.toml value for a reader: tables as nested lists, arrays inline."""
+    if isinstance(value, dict):
+        if not value:
+            return "none"
+        items = "".join(
+            f"<li>{html.escape(str(k))} = {_value_html(v)}</li>" for k, v in value.items()
+        )
+        return f"<ul>{items}</ul>"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_value_html(v) for v in value) + "]"
+    return html.escape(str(value))
 
 
 def _b64(data: bytes) -> str:
@@ -65,17 +151,22 @@ def render_page(
     subtitle: str,
 ) -> str:
     """The whole page as one HTML string (no external resources)."""
-    cols = [c for c in table.columns if c != "short_name"]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "\n".join(
-        '<tr class="method-row">' + "".join(_cell(row[c]) for c in cols) + "</tr>"
-        for _, row in table.iterrows()
+    conditions = [
+        c[len(CONDITION_PREFIX) :] for c in table.columns if c.startswith(CONDITION_PREFIX)
+    ]
+    ranked, refs = table[table["rank"].notna()], table[table["rank"].isna()]
+    references = (
+        '<h2>Oracle references</h2><p class="note">Methods that read the true presence '
+        "labels. They bound what presence knowledge alone gives and are not ranked.</p>"
+        + _table(refs, conditions, "references")
+        if len(refs)
+        else ""
     )
     meta_items = []
     for name, doc in docs.items():
         meta = doc.get("method", {})
         fields = "".join(
-            f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>"
+            f"<li><b>{html.escape(str(k))}</b>: {_value_html(v)}</li>"
             for k, v in meta.items()
             if k != "method"
         )
@@ -88,14 +179,14 @@ def render_page(
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>{_STYLE}</style></head><body>
 <h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p>
 <h2>Ranking</h2>
-<p>Click a column header to sort. Ranked by mean absolute level error over present sources (dB).</p>
-<div style="overflow-x:auto"><table class="sortable" id="leaderboard">
-<thead><tr>{head}</tr></thead><tbody>
-{body}
-</tbody></table></div>
+<p class="note">Ranked by mean absolute level error (MAE) over present sources, in dB; lower is
+better. Click a column header to sort; hover a header or a method for its full name.</p>
+<div style="overflow-x:auto">{_table(ranked, conditions, "leaderboard")}</div>
+<div style="overflow-x:auto">{references}</div>
 <h2>Plots</h2>
 {plots}
 <h2>Methods</h2>

@@ -59,7 +59,7 @@ def mae_by_condition(docs: dict[str, dict[str, Any]]) -> bytes:
     ax.set_xticks(x, conditions)
     ax.set_xlabel("background condition")
     ax.set_ylabel("MAE over present sources (dB)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return _png(fig)
 
@@ -118,5 +118,5 @@ def mae_by_level(docs: dict[str, dict[str, Any]]) -> bytes:
     ax.set_xlabel("true level, 10 dB bins (centre, dB)")
     ax.set_ylabel("MAE over present sources (dB)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return _png(fig)

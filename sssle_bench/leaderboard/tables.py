@@ -12,8 +12,14 @@ def method_name(doc: dict[str, Any], fallback: str) -> str:
     return str(doc.get("method", {}).get("method") or fallback)
 
 
+def is_reference(supervision: str) -> bool:
+    """Oracle methods read the true labels: they are references, not ranked competitors."""
+    return supervision == "oracle"
+
+
 def ranked_table(docs: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """One row per method, ranked by overall MAE over present sources (lower is better).
+    """One row per method: ranked methods by overall MAE over present sources (lower is
+    better), then the oracle references (empty ``rank``), also by MAE.
 
     Columns: ``rank, method, short_name, supervision, mae_present_db, ci_low,
     ci_high, median_present_db, p90_present_db, bias_db, mae_all_db, f1`` and
@@ -39,27 +45,35 @@ def ranked_table(docs: dict[str, dict[str, Any]]) -> pd.DataFrame:
         for cond, group in doc["by_condition"].items():
             row[f"mae_present_db_{cond}"] = group["mae_present_db"]["value"]
         rows.append(row)
-    table = pd.DataFrame(rows).sort_values(["mae_present_db", "method"], kind="stable")
-    table.insert(0, "rank", range(1, len(table) + 1))
-    return table.reset_index(drop=True)
+    table = pd.DataFrame(rows)
+    numeric = [c for c in table.columns if c not in ("method", "short_name", "supervision")]
+    table[numeric] = table[numeric].astype(float)
+    table["_ref"] = table["supervision"].map(is_reference)
+    table = table.sort_values(["_ref", "mae_present_db", "method"], kind="stable")
+    n_ranked = int((~table["_ref"]).sum())
+    ranks = list(range(1, n_ranked + 1)) + [pd.NA] * (len(table) - n_ranked)
+    table.insert(0, "rank", pd.array(ranks, dtype="Int64"))
+    return table.drop(columns="_ref").reset_index(drop=True)
+
+
+def _md_cell(column: str, value: Any) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
+        return "ref" if column == "rank" else "-"
+    if isinstance(value, float):
+        return f"{value:.3f}" if column == "f1" else f"{value:.2f}"
+    return str(value)
 
 
 def to_markdown(table: pd.DataFrame, title: str) -> str:
-    """The ranked table as a Markdown document (dB figures to 2 decimals)."""
+    """The ranked table as a Markdown document (dB figures to 2 decimals, F1 to 3)."""
     cols = [c for c in table.columns if c != "short_name"]
     lines = [f"# {title}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in table.iterrows():
-        cells = []
-        for c in cols:
-            v = row[c]
-            if isinstance(v, float):
-                cells.append("-" if pd.isna(v) else f"{v:.3f}" if c == "f1" else f"{v:.2f}")
-            else:
-                cells.append(str(v))
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(_md_cell(c, row[c]) for c in cols) + " |")
     lines += [
         "",
         "Ranked by `mae_present_db` (mean absolute level error over present sources, dB);",
-        "`ci_low`/`ci_high`: 95% bootstrap interval over mixtures.",
+        "`ci_low`/`ci_high`: 95% bootstrap interval over mixtures (`-` without bootstrap).",
+        "`ref`: an oracle method (it reads the true labels), shown as a reference, not ranked.",
     ]
     return "\n".join(lines) + "\n"
