@@ -244,6 +244,29 @@ def regenerate_cmd(dataset_dir: Path, data_home: Path | None, dest: Path | None,
     click.echo(f"{dataset_dir}: every file regenerated bit for bit")
 
 
+@main.command("scaper-folders")
+@click.argument("dataset_dir", type=click.Path(file_okay=False, path_type=Path))
+@data_home_option
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to hold foreground/{label}/{file} links and an empty background/.",
+)
+def scaper_folders_cmd(dataset_dir: Path, data_home: Path | None, out: Path) -> None:
+    """Stage the label folders plain Scaper needs to render a dataset's JAMS."""
+    from .generate.scaper_folders import stage_scaper_folders
+    from .sources import resolve_data_home
+
+    folders = stage_scaper_folders(dataset_dir, resolve_data_home(data_home), out)
+    jams = dataset_dir / "jams" / "SPLIT" / "MIXTURE.jams"
+    click.echo(f"staged {folders.foreground} and {folders.background}; in Python:")
+    click.echo(
+        f"  scaper.generate_from_jams({str(jams)!r}, 'foreground.wav', "
+        f"fg_path={str(folders.foreground)!r}, bg_path={str(folders.background)!r})"
+    )
+
+
 truth_option = click.option(
     "--truth",
     "truth_dir",

@@ -130,25 +130,32 @@ def split_clips(clips: pd.DataFrame, recipe: Recipe, split: str, data_home: Path
 def stage_split(clips: pd.DataFrame, recipe: Recipe, root: Path, staging: str) -> tuple[Path, Path]:
     """Lay out a split's clips (from :func:`split_clips`) as Scaper wants them.
 
-    Writes ``root/staging/fg/{label}/{file}`` symlinks into the data home and an
-    empty ``root/staging/bg`` (backgrounds are mixed by us, not by Scaper); every
-    path is checked to stay inside ``root``. Returns ``(fg_path, bg_path)``.
+    Writes ``root/staging/fg/{label}/{file}`` symlinks (:func:`stage_clips`) and
+    an empty ``root/staging/bg`` (backgrounds are mixed by us, not by Scaper).
+    Returns ``(fg_path, bg_path)``.
     """
-    fg, bg = f"{staging}/fg", f"{staging}/bg"
-    make_dir(root, bg)
+    bg = make_dir(root, f"{staging}/bg")
+    return stage_clips(clips, recipe, root, f"{staging}/fg"), bg
+
+
+def stage_clips(clips: pd.DataFrame, recipe: Recipe, root: Path, folder: str) -> Path:
+    """``root/folder/{label}/{file}`` symlinks to each clip of the recipe's classes.
+
+    Every path is checked to stay inside ``root``; existing correct links are kept.
+    Returns ``root/folder``.
+    """
     for label in recipe.classes:
-        folder = make_dir(root, f"{fg}/{check_name(label, 'class', 'recipe')}")
+        make_dir(root, f"{folder}/{check_name(label, 'class', 'recipe')}")
         for path in sorted(clips.loc[clips["class"] == label, "path"]):
             name = check_name(Path(path).name, "clip file name", str(path))
-            link = inside(root, f"{fg}/{label}/{name}")
+            link = inside(root, f"{folder}/{label}/{name}")
             target = os.path.abspath(path)
             if link.is_symlink() and os.readlink(link) == target:
                 continue
             if link.is_symlink() or link.exists():
                 link.unlink()
             link.symlink_to(target)
-        assert folder.is_dir()
-    return Path(root) / fg, Path(root) / bg
+    return Path(root) / folder
 
 
 def _scaper(recipe: Recipe, fg_path: str, bg_path: str, random_state: Any = None) -> Any:
