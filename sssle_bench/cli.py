@@ -49,6 +49,24 @@ def main() -> None:
     """sssle-bench: datasets, scoring and baselines for source-specific sound level estimation."""
 
 
+def _all_cores(ctx: click.Context, param: click.Parameter, value: int | None) -> int:
+    """``--jobs`` default: every core this process may run on."""
+    if value is not None:
+        return value
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+jobs_option = click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    callback=_all_cores,
+    help="Worker processes (default: all cores).",
+)
+
+
 @main.command("make-synthetic-sources")
 @click.option(
     "--out",
@@ -56,13 +74,23 @@ def main() -> None:
     required=True,
     help="Data home to write (UrbanSound8K/ and SONYC-Backgrounds/).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
-def make_synthetic_sources_cmd(out: Path, seed: int) -> None:
-    """Write small synthetic stand-ins for both source datasets, in their real layouts."""
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--size",
+    type=click.Choice(["small", "medium"]),
+    default="small",
+    show_default=True,
+    help="small: a few clips (unit tests); medium: UrbanSound8K's real counts and structure.",
+)
+@jobs_option
+def make_synthetic_sources_cmd(out: Path, seed: int, size: str, jobs: int) -> None:
+    """Write synthetic stand-ins for both source datasets, in their real layouts."""
     from .sources.synthetic import make_synthetic_sources
 
-    make_synthetic_sources(out, seed)
-    click.echo(f"wrote synthetic sources to {out} (use --data-home {out})")
+    if out.is_file():
+        raise SssleError(f"--out {out} is a file, not a folder")
+    make_synthetic_sources(out, seed, size=size, jobs=jobs)
+    click.echo(f"wrote {size} synthetic sources to {out} (use --data-home {out})")
 
 
 @main.command("download")
@@ -122,24 +150,6 @@ def recipe_check(recipe_file: Path) -> None:
     recipe = load_recipe(recipe_file)
     click.echo(recipe.to_toml(), nl=False)
     click.echo(f"# recipe hash: {recipe.hash()}")
-
-
-def _all_cores(ctx: click.Context, param: click.Parameter, value: int | None) -> int:
-    """``--jobs`` default: every core this process may run on."""
-    if value is not None:
-        return value
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-jobs_option = click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    callback=_all_cores,
-    help="Worker processes (default: all cores).",
-)
 
 
 @main.command("generate")

@@ -20,6 +20,7 @@ import pandas as pd
 from scipy.signal import butter, sosfilt
 
 from ..audio import encode
+from ..errors import SssleError
 from ..paths import write_bytes, write_text
 from . import sonyc_backgrounds, urbansound8k
 from .common import class_table
@@ -188,8 +189,23 @@ def _plan_foregrounds(rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(urbansound8k.CSV_COLUMNS))
 
 
-def make_synthetic_sources(out: Path, seed: int = 0) -> Path:
-    """Write a synthetic data home at ``out``; deterministic for ``seed``. Returns ``out``."""
+#: World sizes of :func:`make_synthetic_sources`.
+SIZES = ("small", "medium")
+
+
+def make_synthetic_sources(out: Path, seed: int = 0, size: str = "small", jobs: int = 1) -> Path:
+    """Write a synthetic data home at ``out``; deterministic for ``seed``. Returns ``out``.
+
+    ``small`` (the unit tests' world): a handful of clips, see this module.
+    ``medium``: UrbanSound8K's real counts, durations and recording structure
+    (:mod:`sssle_bench.sources.synthetic_medium`), built with ``jobs`` processes.
+    """
+    if size not in SIZES:
+        raise SssleError(f"synthetic sources: size {size!r} is not one of {', '.join(SIZES)}")
+    if size == "medium":
+        from .synthetic_medium import make_medium_sources
+
+        return make_medium_sources(out, seed, jobs)
     out = Path(out)
     seeds = np.random.SeedSequence(seed).spawn(2)
     rng = np.random.default_rng(seeds[0])
