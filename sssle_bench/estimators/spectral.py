@@ -85,3 +85,25 @@ def masked_levels(
     names = list(masks)
     levels = spectrogram_levels(np.stack([masks[c] * mag for c in names]), length, sr, weighting)
     return dict(zip(names, map(float, levels), strict=True))
+
+
+def ideal_ratio_mask_levels(
+    mixture: np.ndarray,
+    sources: dict[str, np.ndarray],
+    background: np.ndarray | None,
+    sr: int,
+    weighting: str = "A",
+) -> dict[str, float]:
+    """Each source's level (dB re full scale) read from the mixture through its ideal
+    ratio mask, the ceiling of any mask-based method.
+
+    The mask is the amplitude ratio ``|S_c| / sqrt(sum_k |S_k|^2 + |B|^2)``
+    (power-law IRM, beta = 1/2) of the isolated class tracks ``sources`` and the
+    ``background`` (None when there is none), all ``(n,)`` at ``sr`` Hz.
+    """
+    mags = {c: np.abs(stft(s)) for c, s in sources.items()}
+    power = sum(m**2 for m in mags.values())
+    if background is not None:
+        power = power + np.abs(stft(background)) ** 2
+    masks = {c: m / np.sqrt(np.maximum(power, 1e-20)) for c, m in mags.items()}
+    return masked_levels(stft(mixture), masks, mixture.size, sr, weighting)
