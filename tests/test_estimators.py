@@ -115,3 +115,21 @@ def test_predict_never_leaves_a_score_json_of_other_predictions(toy_dataset: Pat
     )
     assert not (out / "score.json").exists()
     assert said[0] == f"removed {out / 'score.json'}: it scored the previous predictions"
+
+
+def test_class_prior_takes_each_conditions_own_prior(toy_dataset: Path, tmp_path: Path):
+    """In a condition, the median of that condition's training levels (protection included)."""
+    est = train("class-prior", toy_dataset, tmp_path / "m", {})
+    truth = pd.read_csv(toy_dataset / "ground_truth" / "train.csv")
+    checked = 0
+    for (cond, label), rows in truth.groupby(["condition", "class"]):
+        info = MixtureInfo("m", "test", cond, {})
+        got = est.predict(np.zeros(10), 16000, info)[label]
+        if rows["present"].mean() >= 0.5:
+            assert got == pytest.approx(rows.loc[rows["present"] == 1, "level_dbfs_a"].median())
+            checked += 1
+        else:
+            assert got == -np.inf
+    assert checked >= 4
+    unknown = est.predict(np.zeros(10), 16000, MixtureInfo("m", "test", "bg-99", {}))
+    assert unknown == est.predict(np.zeros(10), 16000)  # pooled prior
