@@ -28,9 +28,10 @@ SR, SECONDS = 16000, 4.0
 def make(preset: str) -> WeakSep:
     est = WeakSep(preset=preset)
     est.classes = CLASSES
-    est.trainer = Trainer(est.cfg, len(CLASSES))
-    est.trainer.separator.eval()
-    est.trainer.classifier.eval()
+    trainer = Trainer(est.cfg, len(CLASSES))
+    trainer.separator.eval()
+    trainer.classifier.eval()
+    est.trainers = {"none": trainer}
     return est
 
 

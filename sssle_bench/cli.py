@@ -420,13 +420,27 @@ def leaderboard_cmd(
     help="Estimator config (TOML).",
 )
 @click.option("--split", default="train", show_default=True)
+@click.option(
+    "--condition",
+    default=None,
+    help="Train only this background condition's model (weak-sep trains one per condition; "
+    "default: all).",
+)
 def train_cmd(
-    name: str, dataset_dir: Path, out: Path, config_file: Path | None, split: str
+    name: str,
+    dataset_dir: Path,
+    out: Path,
+    config_file: Path | None,
+    split: str,
+    condition: str | None,
 ) -> None:
     """Train estimator NAME on DATASET_DIR (see `sssle-bench estimators`)."""
     from .estimators.run import read_config, train
 
-    train(name, dataset_dir, out, read_config(config_file), split)
+    config = read_config(config_file)
+    if condition is not None:
+        config = {**config, "conditions": [condition]}
+    train(name, dataset_dir, out, config, split)
     click.echo(f"trained {name}: {out}")
 
 

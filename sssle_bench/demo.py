@@ -28,7 +28,8 @@ DEMO_METHODS: dict[str, dict[str, Any]] = {
     "oracle-presence-split": {},
     "nmf": {"components": 8, "train_iterations": 60, "predict_iterations": 40},
     # One thread: training is then bit-reproducible, so the README table is what the demo prints.
-    "weak-sep": {"preset": "tiny", "max_train_mixtures": 240, "threads": 1},
+    # One model per condition, 60 training mixtures each (240 in all).
+    "weak-sep": {"preset": "tiny", "max_train_mixtures": 60, "threads": 1},
 }
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch  # the [model] extra; `make test` installs it (CPU build)
 
+from sssle_bench.errors import SssleError
 from sssle_bench.estimators.run import train
 from sssle_bench.estimators.weak_sep import losses
 from sssle_bench.estimators.weak_sep.config import make_config
@@ -33,6 +34,31 @@ def test_mixture_loss():
     x2 = x.clone()
     x2[:, :, 1] = 100.0
     assert float(losses.mixture_loss(x2, masks, labels, frames)) == pytest.approx(0.75)
+
+
+def test_mixture_margin_loss_on_hand_made_values():
+    x, masks, labels, frames = hand_made()
+    # residual 1 - 0.5 = 0.5 per bin: a 0.3 margin leaves 0.2; the absent class's 0.25 stays
+    assert float(losses.mixture_margin_loss(x, masks, labels, frames, 0.3)) == pytest.approx(0.45)
+    # a residual within the margin costs nothing; overestimating always costs
+    assert float(losses.mixture_margin_loss(x, masks, labels, frames, 0.6)) == pytest.approx(0.25)
+    over = torch.stack([torch.full((2, 2), 1.5), torch.zeros(2, 2)])[None]
+    assert float(losses.mixture_margin_loss(x, over, labels, frames, 0.6)) == pytest.approx(0.5)
+    # zero margin: the plain mixture term
+    plain = losses.mixture_loss(x, masks, labels, frames)
+    assert float(losses.mixture_margin_loss(x, masks, labels, frames, 0.0)) == float(plain)
+
+
+def test_magnitude_margin_covers_the_oracle_masks_residual():
+    """Sources with 1 - m of the energy: amplitude masks sum to at least sqrt(1 - m)."""
+    assert losses.magnitude_margin(0.0) == 0.0 and losses.magnitude_margin(1.0) == 1.0
+    assert losses.magnitude_margin(0.75) == pytest.approx(0.5)
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        e = rng.random(4)  # three sources and a background, energies in one bin
+        m = e[3] / e.sum()
+        residual = 1 - np.sqrt(e[:3] / e.sum()).sum()
+        assert residual <= losses.magnitude_margin(m) + 1e-12
 
 
 def test_non_silent_frames():
@@ -107,18 +133,30 @@ def test_config_presets_and_errors():
         make_config({"energy_resolutions": [["bark", "tf"]]})
 
 
-QUICK = {"preset": "tiny", "epochs": 2, "classifier_epochs": 1, "batch_size": 4}
+QUICK = {
+    "preset": "tiny",
+    "epochs": 2,
+    "classifier_epochs": 1,
+    "batch_size": 4,
+    "conditions": ["none", "bg-20"],
+}
 
 
 def weights(folder: Path) -> dict:
-    return torch.load(folder / "model.pt", weights_only=True)
+    """Separator weights by condition."""
+    saved = torch.load(folder / "model.pt", weights_only=True)["conditions"]
+    return {condition: nets["separator"] for condition, nets in saved.items()}
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[c][k], b[c][k]) for c in a for k in a[c])
 
 
 def test_same_seed_same_weights_and_resume(toy_dataset: Path, tmp_path: Path):
     train("weak-sep", toy_dataset, tmp_path / "a", QUICK)
     train("weak-sep", toy_dataset, tmp_path / "b", QUICK)
     a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
-    assert all(torch.equal(a["separator"][k], b["separator"][k]) for k in a["separator"])
+    assert set(a) == {"none", "bg-20"} and same(a, b)
     # interrupted after epoch 1, resumed: the same weights as the uninterrupted run
     train("weak-sep", toy_dataset, tmp_path / "c", {**QUICK, "epochs": 1})
     logs = []
@@ -130,19 +168,55 @@ def test_same_seed_same_weights_and_resume(toy_dataset: Path, tmp_path: Path):
 
     est.fit(GeneratedDataset(toy_dataset))
     est.save(tmp_path / "c")
-    assert any(line.startswith("resuming from") for line in logs)
-    c = weights(tmp_path / "c")
-    assert all(torch.equal(a["separator"][k], c["separator"][k]) for k in a["separator"])
-    history = est.state["history"]
-    assert len(history["epochs"]) == 2
-    assert set(history["epochs"][0]["train"]) == {
-        "mixture",
-        "active",
-        "inactive",
-        "critic",
-        "background",
-        "total",
-    }
+    assert sum(line.startswith("resuming from") for line in logs) == 2
+    assert same(a, weights(tmp_path / "c"))
+    for condition, history in est.state["history"].items():
+        assert history["condition"] == condition and len(history["epochs"]) == 2
+        assert set(history["epochs"][0]["train"]) == {
+            "mixture",
+            "active",
+            "inactive",
+            "critic",
+            "background",
+            "total",
+        }
+
+
+def test_one_model_per_condition_with_its_own_margin(toy_dataset: Path, tmp_path: Path):
+    """Each condition's margin is its own training set's; predict routes by condition."""
+    from sssle_bench.dataset import GeneratedDataset, MixtureInfo
+    from sssle_bench.estimators import estimator_class
+    from sssle_bench.estimators.weak_sep.train import training_margin
+
+    ds = GeneratedDataset(toy_dataset)
+    est = train("weak-sep", toy_dataset, tmp_path / "m", {**QUICK, "epochs": 1})
+    margins = {c: h["margin"] for c, h in est.state["history"].items()}
+    assert margins == {c: pytest.approx(training_margin(ds, "train", c)) for c in margins}
+    assert margins["none"] < 0.05 < margins["bg-20"]
+    loaded = estimator_class("weak-sep").load(tmp_path / "m")
+    audio = next(ds.mixtures("test")).audio
+    info = {c: MixtureInfo("m", "test", c, {}) for c in ("none", "bg-20")}
+    by_model = {c: loaded.predict(audio, 16000, info[c]) for c in info}
+    assert by_model["none"] != by_model["bg-20"]  # two models, two answers
+    both = loaded.predict_batch([audio, audio], 16000, [info["bg-20"], info["none"]])
+    assert both == [by_model["bg-20"], by_model["none"]]
+    with pytest.raises(SssleError, match="no model for condition 'bg0'"):
+        loaded.predict(audio, 16000, MixtureInfo("m", "test", "bg0", {}))
+
+
+def test_train_one_condition_from_the_command_line(toy_dataset: Path, tmp_path: Path):
+    from click.testing import CliRunner
+
+    from sssle_bench.cli import main
+
+    config = tmp_path / "c.toml"
+    config.write_text('preset = "tiny"\nepochs = 1\nclassifier_epochs = 1\n')
+    args = ["train", "weak-sep", str(toy_dataset), "--out", str(tmp_path / "m")]
+    ok = CliRunner().invoke(main, [*args, "--config", str(config), "--condition", "bg-50"])
+    assert ok.exit_code == 0, ok.output
+    assert set(weights(tmp_path / "m")) == {"bg-50"}
+    bad = CliRunner().invoke(main, [*args, "--config", str(config), "--condition", "bg-7"])
+    assert bad.exit_code == 2 and "condition(s) bg-7 not in" in bad.output
 
 
 def test_short_training_lowers_loss_and_beats_class_prior(toy_dataset: Path, tmp_path: Path):
@@ -159,8 +233,9 @@ def test_short_training_lowers_loss_and_beats_class_prior(toy_dataset: Path, tmp
         "patience": 8,
     }
     est = train("weak-sep", toy_dataset, tmp_path / "ws", config)
-    totals = [e["train"]["total"] for e in est.state["history"]["epochs"]]
-    assert totals[-1] < totals[0]
+    for history in est.state["history"].values():
+        totals = [e["train"]["total"] for e in history["epochs"]]
+        assert totals[-1] < totals[0]
     train("class-prior", toy_dataset, tmp_path / "cp", {})
     mae = {}
     for name, model in [("weak-sep", "ws"), ("class-prior", "cp")]:

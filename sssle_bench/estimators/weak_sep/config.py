@@ -9,6 +9,7 @@ from importlib.resources import files
 from typing import Any
 
 from ...errors import SssleError
+from ...paths import check_name
 from ..options import check_options
 
 #: Energy-consistency resolutions: filterbank in {linear, mel} x aggregation in {tf, frame, clip}.
@@ -89,6 +90,9 @@ class WeakSepConfig:
     #: torch device for training and inference ("cpu", "cuda", ...); CPU is the tested path.
     device: str = "cpu"
     seed: int = 0
+    #: Background conditions to train one model each for; None = every condition of the
+    #: dataset (the paper trains one model per condition, each with its own margin).
+    conditions: tuple[str, ...] | None = None
     weighting: str = "A"
     #: None: every class gets its masked level; else classes the classifier scores
     #: below this probability are predicted absent.
@@ -97,6 +101,8 @@ class WeakSepConfig:
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(WeakSepConfig)
         check_options("weak-sep", asdict(self), hints, LIMITS, {"weighting": ("A", "Z")})
+        for condition in self.conditions or ():
+            check_name(condition, "condition", "weak-sep config")
         if self.hop > self.n_fft:
             raise SssleError(f"weak-sep config: hop {self.hop} is larger than n_fft {self.n_fft}")
         for fb, agg in self.energy_resolutions:
@@ -129,6 +135,8 @@ def make_config(raw: dict[str, Any]) -> WeakSepConfig:
     # TOML has arrays, the config has tuples; anything else is left for the type check.
     if isinstance(merged.get("classifier_channels"), list):
         merged["classifier_channels"] = tuple(merged["classifier_channels"])
+    if isinstance(merged.get("conditions"), list):
+        merged["conditions"] = tuple(merged["conditions"])
     if isinstance(merged.get("energy_resolutions"), list):
         merged["energy_resolutions"] = tuple(
             tuple(r) if isinstance(r, list) else r for r in merged["energy_resolutions"]

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ...dataset import GeneratedDataset, MixtureInfo
+from ...errors import SssleError
 from ...paths import write_bytes, write_text
 from ..base import BaseEstimator, Levels
 from ..spectral import spectrogram_levels
@@ -36,27 +37,52 @@ class WeakSep(BaseEstimator):
         self.config = self.cfg.to_dict()
         self.state = {}
         self.workdir: Path | None = None
-        self.trainer: Trainer | None = None
+        #: One trained pair of networks per background condition.
+        self.trainers: dict[str, Trainer] = {}
         self.classes: list[str] = []
         self.log = print
 
     def fit(self, dataset: GeneratedDataset, split: str = "train") -> None:
+        """Train one model per background condition (``conditions``: all by default).
+
+        Each condition has its own training-set margin, classifier and separator,
+        checkpointed under ``workdir/conditions/{condition}`` and skipped once done.
+        """
+        conditions = self.cfg.conditions or dataset.conditions
+        unknown = sorted(set(conditions) - set(dataset.conditions))
+        if unknown:
+            raise SssleError(
+                f"weak-sep: condition(s) {', '.join(unknown)} not in {dataset.root} "
+                f"(has {', '.join(dataset.conditions)})"
+            )
         self.classes = list(dataset.classes)
-        self.trainer, history = fit(self.cfg, dataset, split, self.workdir, self.log)
+        history = {}
+        for condition in conditions:
+            self.log(f"weak-sep: training the {condition} model")
+            workdir = None if self.workdir is None else self.workdir / "conditions" / condition
+            self.trainers[condition], history[condition] = fit(
+                self.cfg, dataset, split, workdir, self.log, condition
+            )
         self.state = {"history": history}
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         buf = io.BytesIO()
-        torch.save(
-            {
-                "separator": self.trainer.separator.state_dict(),
-                "classifier": self.trainer.classifier.state_dict(),
-            },
-            buf,
-        )
+        weights = {
+            condition: {
+                "separator": trainer.separator.state_dict(),
+                "classifier": trainer.classifier.state_dict(),
+            }
+            for condition, trainer in self.trainers.items()
+        }
+        torch.save({"conditions": weights}, buf)
         write_bytes(directory, "model.pt", buf.getvalue())
-        blob = {"name": self.name, "config": self.config, "classes": self.classes}
+        blob = {
+            "name": self.name,
+            "config": self.config,
+            "classes": self.classes,
+            "conditions": list(self.trainers),
+        }
         write_text(directory, "estimator.json", json.dumps(blob, indent=1))
         write_text(directory, "history.json", json.dumps(self.state.get("history", {}), indent=1))
 
@@ -65,18 +91,30 @@ class WeakSep(BaseEstimator):
         blob = json.loads((Path(directory) / "estimator.json").read_text(encoding="utf-8"))
         est = cls(**blob["config"])
         est.classes = blob["classes"]
-        est.trainer = Trainer(est.cfg, len(est.classes))
-        weights = torch.load(
-            Path(directory) / "model.pt", weights_only=True, map_location=est.trainer.device
-        )
-        est.trainer.separator.load_state_dict(weights["separator"])
-        est.trainer.classifier.load_state_dict(weights["classifier"])
-        est.trainer.separator.eval()
-        est.trainer.classifier.eval()
+        saved = torch.load(Path(directory) / "model.pt", weights_only=True, map_location="cpu")
+        for condition in blob["conditions"]:
+            trainer = Trainer(est.cfg, len(est.classes))
+            trainer.separator.load_state_dict(saved["conditions"][condition]["separator"])
+            trainer.classifier.load_state_dict(saved["conditions"][condition]["classifier"])
+            trainer.separator.eval()
+            trainer.classifier.eval()
+            est.trainers[condition] = trainer
         return est
 
     def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Levels:
         return self.predict_batch([audio], sr, [info])[0]
+
+    def _trainer_for(self, info: MixtureInfo | None) -> Trainer:
+        """The model of the mixture's condition; one trained model serves any mixture."""
+        if info is not None and info.condition in self.trainers:
+            return self.trainers[info.condition]
+        if len(self.trainers) == 1:
+            return next(iter(self.trainers.values()))
+        condition = None if info is None else info.condition
+        raise SssleError(
+            f"weak-sep: no model for condition {condition!r} "
+            f"(trained: {', '.join(self.trainers)}); pass the mixture's info"
+        )
 
     #: Clips per forward pass: small chunks keep full-resolution feature maps in cache.
     CHUNK = 4
@@ -85,16 +123,27 @@ class WeakSep(BaseEstimator):
     def predict_batch(
         self, audios: list[np.ndarray], sr: int, infos: list[MixtureInfo | None]
     ) -> list[Levels]:
-        out: list[Levels] = []
-        for start in range(0, len(audios), self.CHUNK):
-            out += self._predict_chunk(audios[start : start + self.CHUNK], sr)
-        return out
+        """Each mixture through its condition's model, in chunks of :attr:`CHUNK` clips."""
+        out: list[Levels | None] = [None] * len(audios)
+        groups: dict[int, list[int]] = {}
+        trainers: dict[int, Trainer] = {}
+        for i, info in enumerate(infos):
+            trainer = self._trainer_for(info)
+            groups.setdefault(id(trainer), []).append(i)
+            trainers[id(trainer)] = trainer
+        for key, indices in groups.items():
+            for start in range(0, len(indices), self.CHUNK):
+                chunk = indices[start : start + self.CHUNK]
+                levels = self._predict_chunk(trainers[key], [audios[i] for i in chunk], sr)
+                for i, lv in zip(chunk, levels, strict=True):
+                    out[i] = lv
+        return out  # type: ignore[return-value]
 
-    def _predict_chunk(self, audios: list[np.ndarray], sr: int) -> list[Levels]:
+    def _predict_chunk(self, trainer: Trainer, audios: list[np.ndarray], sr: int) -> list[Levels]:
         batch = torch.from_numpy(np.stack(audios).astype(np.float32))
-        mag, feats = self.trainer.spectra(batch)
-        sources = (self.trainer.separator(feats) * mag[:, None]).cpu().numpy()
-        probs = self.trainer.classify(mag).cpu().numpy()
+        mag, feats = trainer.spectra(batch)
+        sources = (trainer.separator(feats) * mag[:, None]).cpu().numpy()
+        probs = trainer.classify(mag).cpu().numpy()
         levels = spectrogram_levels(
             sources, audios[0].size, sr, self.cfg.weighting, self.cfg.n_fft, self.cfg.hop
         )

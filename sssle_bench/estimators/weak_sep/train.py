@@ -25,7 +25,9 @@ from .losses import (
     critic_loss,
     dataset_margin,
     inactive_consistency,
+    magnitude_margin,
     mixture_loss,
+    mixture_margin_loss,
     non_silent_frames,
 )
 from .models import CRNN, UNet, log_features, log_mel, magnitude, mel_filterbank
@@ -37,10 +39,15 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def training_margin(dataset: GeneratedDataset, split: str) -> float:
-    """The training set's average margin: the mixture energy fraction its sources leave out."""
-    mixes = dataset.table(split).set_index(["mixture_id", "condition"])
+def training_margin(dataset: GeneratedDataset, split: str, condition: str | None = None) -> float:
+    """The training set's average margin: the mixture energy fraction its sources leave out,
+    over one background condition's mixtures (all conditions with ``condition=None``)."""
+    mixes = dataset.table(split)
     truth = dataset.truth(split)
+    if condition is not None:
+        mixes = mixes[mixes["condition"] == condition]
+        truth = truth[truth["condition"] == condition]
+    mixes = mixes.set_index(["mixture_id", "condition"])
     src = (
         (10 ** (truth["level_dbfs"] / 10))
         .fillna(0.0)
@@ -79,8 +86,14 @@ class Trainer:
         x, feats = self.spectra(audio)
         masks = self.separator(feats)
         frames = non_silent_frames(x, c.silence_ratio)
-        terms = {"mixture": mixture_loss(x, masks, labels, frames)}
         m = margin if c.use_margin else 0.0
+        # With a margin, the asymmetric margin term *replaces* the plain mixture term (as in
+        # the original's margin configs); beside it, a symmetric term would cancel the margin.
+        terms = {
+            "mixture": mixture_margin_loss(x, masks, labels, frames, magnitude_margin(m))
+            if c.use_margin
+            else mixture_loss(x, masks, labels, frames)
+        }
         energies = {
             fb: band_energies(x, masks, frames, self.filterbanks[fb])
             for fb in {fb for fb, _ in c.energy_resolutions}
@@ -108,9 +121,10 @@ class Trainer:
         return terms
 
 
-def _loader(dataset, split, config, generator, shuffle):
-    """Batches of (audio, labels); ``max_train_mixtures`` keeps an evenly spaced subset."""
-    ds = torch_dataset(dataset, split)
+def _loader(dataset, split, config, generator, shuffle, condition=None):
+    """Batches of (audio, labels) of one condition (all with None); ``max_train_mixtures``
+    keeps an evenly spaced subset."""
+    ds = torch_dataset(dataset, split, None if condition is None else (condition,))
     limit = config.max_train_mixtures
     if limit is not None and len(ds) > limit:
         step = len(ds) / limit
@@ -210,28 +224,40 @@ def fit(
     split: str,
     workdir: Path | None,
     log: Callable[[str], None] = print,
+    condition: str | None = None,
 ) -> tuple[Trainer, dict[str, Any]]:
-    """Seed, build and train both networks; returns them and the history (loss terms, margin)."""
+    """Seed, build and train both networks on one background condition's mixtures (as the
+    paper trains one model per condition; all conditions pooled with ``condition=None``).
+
+    The margin is that condition's own training-set average unless the config fixes
+    one. Returns the networks and the history (loss terms, margin, condition).
+    """
     c = config
     if c.threads:
         torch.set_num_threads(c.threads)
     generator = seed_everything(c.seed)
     trainer = Trainer(c, len(dataset.classes))
-    margin = c.margin if c.margin is not None else training_margin(dataset, split)
-    train_loader = _loader(dataset, split, c, generator, shuffle=True)
+    margin = c.margin if c.margin is not None else training_margin(dataset, split, condition)
+    train_loader = _loader(dataset, split, c, generator, shuffle=True, condition=condition)
     valid = "valid" if "valid" in dataset.splits and split != "valid" else None
-    valid_loader = _loader(dataset, valid, c, generator, shuffle=False) if valid else None
+    valid_loader = (
+        _loader(dataset, valid, c, generator, shuffle=False, condition=condition) if valid else None
+    )
     ckpt = None if workdir is None else Path(workdir) / "checkpoint.pt"
     opt = torch.optim.Adam(trainer.separator.parameters(), lr=c.learning_rate)
     if ckpt is not None and ckpt.is_file():
         progress = load_checkpoint(ckpt, trainer, opt, generator)
         log(f"resuming from {ckpt} after epoch {len(progress.history['epochs'])}")
     else:
-        progress = Progress({"classifier": [], "epochs": [], "margin": margin})
+        progress = Progress(
+            {"classifier": [], "epochs": [], "margin": margin, "condition": condition}
+        )
         progress.history["classifier"] = train_classifier(
             trainer, train_loader, c.classifier_epochs, c.classifier_learning_rate, log
         )
-    for epoch in range(len(progress.history["epochs"]), c.epochs):
+    first = len(progress.history["epochs"])
+    # A unit that stopped early stays stopped when resumed.
+    for epoch in range(first, c.epochs if progress.stale < c.patience else first):
         train_terms = _epoch(trainer, train_loader, margin, opt)
         valid_terms = _epoch(trainer, valid_loader, margin) if valid_loader else train_terms
         progress.history["epochs"].append({"train": train_terms, "valid": valid_terms})
