@@ -48,7 +48,9 @@ def run_demo(out: Path, jobs: int, echo: Callable[[str], None] = print) -> Path:
         raise SssleError(f"demo dataset failed verification: {problems[0]}")
     methods = dict(DEMO_METHODS)
     if importlib.util.find_spec("torch") is None:
-        echo("torch is not installed: skipping weak-sep (pip install torch==2.13.0 '.[model]')")
+        echo(
+            "torch is not installed: skipping weak-sep (pip install 'torch==2.13.0+cpu' '.[model]')"
+        )
         methods.pop("weak-sep")
     submissions = []
     for i, (name, config) in enumerate(methods.items(), 1):
