@@ -61,9 +61,13 @@ def test_magnitude_margin_covers_the_oracle_masks_residual():
         assert residual <= losses.magnitude_margin(m) + 1e-12
 
 
-def test_non_silent_frames():
-    x = torch.tensor([[[1.0, 0.05, 0.0]]])  # frame energies 1, 0.0025, 0
-    assert losses.non_silent_frames(x, 0.01).tolist() == [[1.0, 0.0, 0.0]]
+def test_non_silent_frames_by_magnitude_sum():
+    # frame magnitude sums 1, 0.05, 0.005, 0: >= 1 % of the largest keeps the first two
+    x = torch.tensor([[[1.0, 0.05, 0.005, 0.0]]])
+    assert losses.non_silent_frames(x, 0.01).tolist() == [[1.0, 1.0, 0.0, 0.0]]
+    # two bins of 0.006 sum to 0.012: a frame counts by its sum over frequency
+    x = torch.tensor([[[1.0, 0.006], [0.0, 0.006]]])
+    assert losses.non_silent_frames(x, 0.01).tolist() == [[1.0, 1.0]]
 
 
 @pytest.mark.parametrize("aggregation", ["tf", "frame", "clip"])
@@ -104,7 +108,11 @@ def test_classifier_losses():
     perfect = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
     assert float(losses.critic_loss(perfect, labels)) == pytest.approx(0.0, abs=1e-6)
     half = torch.full((1, 2, 2), 0.5)
-    assert float(losses.critic_loss(half, labels)) == pytest.approx(math.log(2), abs=1e-6)
+    # ln 2 per separated source, summed over the 2 sources
+    assert float(losses.critic_loss(half, labels)) == pytest.approx(2 * math.log(2), abs=1e-6)
+    # source 0 (present) says class 1 with 0.5: -ln(0.5)/2 for it alone
+    one_wrong = torch.tensor([[[1.0, 0.5], [0.0, 0.0]]])
+    assert float(losses.critic_loss(one_wrong, labels)) == pytest.approx(math.log(2) / 2, abs=1e-6)
     assert float(losses.background_loss(torch.zeros(1, 2))) == pytest.approx(0.0, abs=1e-6)
     assert float(losses.background_loss(torch.full((1, 2), 0.5))) == pytest.approx(math.log(2))
 
@@ -267,3 +275,10 @@ def test_torch_dataset_wrapper(toy_dataset: Path):
     assert (
         labels.tolist() == truth.loc[(mix["mixture_id"], mix["condition"])].astype(float).tolist()
     )
+
+
+def test_paper_preset_weighs_mixture_terms_100_and_classification_1():
+    """The original's weights (cdsd/train_separator.py: mix + 1 x cls, configs with 100 x mix)."""
+    c = make_config({"preset": "paper"})
+    assert (c.weight_mixture, c.weight_active, c.weight_inactive) == (100.0, 100.0, 100.0)
+    assert (c.weight_critic, c.weight_background) == (1.0, 1.0)
