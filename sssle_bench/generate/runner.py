@@ -199,13 +199,18 @@ def run_parallel(fn: Callable[[Any], Any], tasks: list[Any], jobs: int, desc: st
         bar.close()
 
 
+def _state(recipe: Recipe, save_sources: bool) -> dict[str, Any]:
+    """What ``.sssle/state.json`` holds for a dataset of ``recipe``."""
+    return {"recipe_hash": recipe.hash(), "save_sources": save_sources}
+
+
 def check_output_dir(out: Path, recipe: Recipe, save_sources: bool, overwrite: bool) -> None:
     """Refuse to mix datasets: ``out`` must be empty, or hold this recipe's dataset.
 
     Only reads; :func:`claim_output_dir` writes the state once every input is checked.
     """
     state_file = out / STATE_DIR / "state.json"
-    expected = {"recipe_hash": recipe.hash(), "save_sources": save_sources}
+    expected = _state(recipe, save_sources)
     if state_file.is_file():
         try:
             state = json.loads(state_file.read_text(encoding="utf-8"))
@@ -231,7 +236,7 @@ def check_output_dir(out: Path, recipe: Recipe, save_sources: bool, overwrite: b
 def claim_output_dir(out: Path, recipe: Recipe, save_sources: bool) -> None:
     """Make ``out`` this recipe's dataset folder (after :func:`check_output_dir` allowed it)."""
     state_file = out / STATE_DIR / "state.json"
-    expected = {"recipe_hash": recipe.hash(), "save_sources": save_sources}
+    expected = _state(recipe, save_sources)
     if state_file.is_file() and state_file.read_text(encoding="utf-8") == json.dumps(expected):
         return
     if out.exists():
