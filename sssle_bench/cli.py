@@ -473,6 +473,23 @@ def estimators_cmd() -> None:
         click.echo(f"{name:<24} {ep.value}")
 
 
+@main.command("experiment")
+@click.argument("experiment_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for models, submissions, leaderboard and figures (resumes a run).",
+)
+@jobs_option
+def experiment_cmd(experiment_file: Path, out: Path, jobs: int) -> None:
+    """Train every variant of an experiment, predict, score and compare (resumable)."""
+    from .experiment import load_experiment, run_experiment
+
+    page = run_experiment(load_experiment(experiment_file), out, jobs, echo=click.echo)
+    click.echo(f"experiment done: {page} and {out / 'figures'}")
+
+
 @main.command("demo")
 @click.option(
     "--out",

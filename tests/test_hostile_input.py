@@ -321,6 +321,13 @@ def _cases() -> list[tuple[str, Callable]]:
             ],
         ),
         ("demo-out-is-a-file", lambda b, ds, home, t: ["demo", "--out", str(b["empty"])]),
+        *[
+            (
+                f"experiment-{kind}",
+                lambda b, ds, home, t, k=kind: ["experiment", str(b[k]), "--out", str(t / "x")],
+            )
+            for kind in ("missing", "empty", "truncated_toml", "latin1", "garbage", "folder")
+        ],
         (
             "leaderboard-no-folders",
             lambda b, ds, home, t: [

@@ -1,0 +1,231 @@
+"""Experiments as a command: train every variant of a method, predict, score, compare.
+
+An experiment file (TOML) names a dataset, a method, the configuration every
+variant shares and the variants (each a set of config overrides), plus figure
+groups: which variants each comparison figure shows. ``sssle-bench experiment
+FILE --out DIR`` then, resumably:
+
+1. uses the dataset at ``dataset.path``, or generates ``dataset.recipe`` into
+   ``DIR/dataset`` (from ``dataset.data_home``, or from a synthetic world it
+   makes in ``DIR/sources`` with ``dataset.synthetic = "small" | "medium"``);
+2. trains each variant into ``DIR/models/{variant}`` (weak-sep: one model per
+   background condition, each checkpointed; a finished variant is skipped);
+3. predicts the test split into ``DIR/submissions/{variant}``;
+4. builds the leaderboard in ``DIR/leaderboard`` and, per figure group, the MAE
+   per condition with 95% CIs in ``DIR/figures/{group}.png``.
+
+Every variant is judged on the held-out test split, never on its training split.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import SssleError
+from .paths import check_name, write_bytes, write_text
+
+_TOP_KEYS = {"name", "description", "dataset", "method", "base", "variants", "figures", "score"}
+_DATASET_KEYS = {"path", "recipe", "data_home", "synthetic", "save_sources", "jobs"}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A parsed experiment file (see the module docstring); paths resolved against it."""
+
+    name: str
+    description: str
+    dataset_path: Path | None
+    recipe: Path | None
+    data_home: Path | None
+    synthetic: str | None
+    save_sources: bool
+    method: str
+    base: dict[str, Any]
+    variants: dict[str, dict[str, Any]]
+    figures: dict[str, tuple[str, ...]]
+    train_split: str
+    test_split: str
+    bootstrap: int
+
+
+def load_experiment(path: Path) -> Experiment:
+    """Read and check an experiment file; one clear error naming the key at fault."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SssleError(f"experiment file not found: {path}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SssleError(f"{path}: not valid UTF-8 TOML ({exc})") from exc
+    return parse_experiment(raw, path.parent, str(path))
+
+
+def _table(raw: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise SssleError(f"{where}: [{key}] must be a table, got {value!r}")
+    return value
+
+
+def parse_experiment(raw: dict[str, Any], root: Path, where: str = "experiment") -> Experiment:
+    """Validate raw TOML data; relative dataset paths are taken from ``root``."""
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise SssleError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    name = check_name(raw.get("name"), "name", where)
+    dataset = _table(raw, "dataset", where)
+    if sorted(set(dataset) - _DATASET_KEYS):
+        raise SssleError(
+            f"{where}: unknown [dataset] key(s) {sorted(set(dataset) - _DATASET_KEYS)}"
+        )
+    if ("path" in dataset) == ("recipe" in dataset):
+        raise SssleError(f"{where}: [dataset] needs exactly one of path (a dataset) or recipe")
+    synthetic = dataset.get("synthetic")
+    if synthetic not in (None, "small", "medium"):
+        raise SssleError(f"{where}: dataset.synthetic {synthetic!r} is not small or medium")
+    variants = _table(raw, "variants", where)
+    if not variants:
+        raise SssleError(f"{where}: no [variants.NAME] table")
+    for variant, overrides in variants.items():
+        check_name(variant, "variant name", where)
+        if not isinstance(overrides, dict):
+            raise SssleError(f"{where}: variants.{variant} must be a table")
+    figures = {}
+    for group, members in _table(raw, "figures", where).items():
+        check_name(group, "figure name", where)
+        if not isinstance(members, list) or not members or any(m not in variants for m in members):
+            raise SssleError(f"{where}: figures.{group} must list variants of this file")
+        figures[group] = tuple(members)
+    score = _table(raw, "score", where)
+
+    def resolve(key: str) -> Path | None:
+        return None if key not in dataset else (root / str(dataset[key])).resolve()
+
+    return Experiment(
+        name=name,
+        description=str(raw.get("description", "")),
+        dataset_path=resolve("path"),
+        recipe=resolve("recipe"),
+        data_home=resolve("data_home"),
+        synthetic=synthetic,
+        save_sources=bool(dataset.get("save_sources", False)),
+        method=str(raw.get("method", "weak-sep")),
+        base=_table(raw, "base", where),
+        variants={v: dict(o) for v, o in variants.items()},
+        figures=figures,
+        train_split=check_name(score.get("train_split", "train"), "train_split", where),
+        test_split=check_name(score.get("test_split", "test"), "test_split", where),
+        bootstrap=int(score.get("bootstrap", 1000)),
+    )
+
+
+def variant_config(experiment: Experiment, variant: str) -> dict[str, Any]:
+    """The full config of a variant: the shared ``base`` with the variant's overrides."""
+    return {**experiment.base, **experiment.variants[variant]}
+
+
+def check_configs(experiment: Experiment) -> None:
+    """Build every variant's estimator once, so a bad config fails before any work."""
+    from .estimators import estimator_class
+
+    cls = estimator_class(experiment.method)
+    for variant in experiment.variants:
+        try:
+            cls(**variant_config(experiment, variant))
+        except SssleError as exc:
+            raise SssleError(f"variant {variant!r}: {exc}") from exc
+
+
+def _dataset(experiment: Experiment, out: Path, jobs: int, echo: Callable[[str], None]) -> Path:
+    """The experiment's dataset: the given one, or generated (resumably) under ``out``."""
+    if experiment.dataset_path is not None:
+        return experiment.dataset_path
+    from .generate.runner import generate_dataset
+    from .sources import resolve_data_home
+    from .sources.synthetic import make_synthetic_sources
+
+    if experiment.synthetic is not None:
+        home = out / "sources"
+        if not (home / "UrbanSound8K" / "metadata" / "UrbanSound8K.csv").is_file():
+            echo(f"making the {experiment.synthetic} synthetic world in {home}")
+            make_synthetic_sources(home, 0, experiment.synthetic, jobs)
+    else:
+        home = resolve_data_home(experiment.data_home)
+    dataset = out / "dataset"
+    generate_dataset(
+        experiment.recipe, dataset, home, jobs=jobs, save_sources=experiment.save_sources, echo=echo
+    )
+    return dataset
+
+
+def run_experiment(
+    experiment: Experiment, out: Path, jobs: int = 1, echo: Callable[[str], None] = print
+) -> Path:
+    """Run (or resume) every step; returns the leaderboard's ``index.html``."""
+    from .estimators.run import predict, train
+    from .leaderboard import build_leaderboard, plots
+    from .metrics import ScoreSettings
+
+    check_configs(experiment)
+    out = Path(out)
+    dataset = _dataset(experiment, out, jobs, echo)
+    submissions = []
+    for i, variant in enumerate(experiment.variants, 1):
+        model, sub = out / "models" / variant, out / "submissions" / variant
+        config = variant_config(experiment, variant)
+        if _claim(model, config):
+            echo(f"[{i}/{len(experiment.variants)}] {variant}: trained")
+        else:
+            echo(f"[{i}/{len(experiment.variants)}] {variant}: training")
+            train(experiment.method, dataset, model, config, experiment.train_split)
+        if not (sub / "predictions.csv").is_file():
+            predict(experiment.method, dataset, model, sub, experiment.test_split, echo=echo)
+        write_text(sub, "meta.toml", _meta(sub, variant))
+        submissions.append(sub)
+    board = out / "leaderboard"
+    settings = ScoreSettings(bootstrap=experiment.bootstrap)
+    build_leaderboard(submissions, dataset, board, experiment.test_split, settings, echo=echo)
+    docs = {
+        variant: json.loads((board / "scores" / f"{variant}.json").read_text(encoding="utf-8"))
+        for variant in experiment.variants
+    }
+    for group, members in experiment.figures.items():
+        png = plots.mae_by_condition({m: docs[m] for m in members})
+        write_bytes(out, f"figures/{group}.png", png)
+    return board / "index.html"
+
+
+def _claim(model: Path, config: dict[str, Any]) -> bool:
+    """Tie ``model`` to ``config``; True if that model is already trained.
+
+    The config is recorded before training starts, so an interrupted run resumes
+    only into checkpoints of the very same config; a folder trained with another
+    config (the experiment file was edited) is refused, never silently reused.
+    """
+    marker = model / "experiment_config.json"
+    wanted = json.dumps(config, sort_keys=True)
+    if marker.is_file():
+        if marker.read_text(encoding="utf-8") != wanted:
+            raise SssleError(
+                f"{model} was trained with another config than the experiment file now gives; "
+                "delete that folder (and its submission) to train the variant again"
+            )
+    elif model.exists() and any(model.iterdir()):
+        raise SssleError(f"{model} holds files of no experiment run; choose another --out")
+    else:
+        write_text(model, "experiment_config.json", wanted)
+    return (model / "sssle_estimator.json").is_file()
+
+
+def _meta(sub: Path, variant: str) -> str:
+    """The submission's meta.toml with the variant as its method name."""
+    from .recipe import dumps_toml
+    from .submission import read_meta
+
+    meta = read_meta(sub / "meta.toml")
+    return dumps_toml({**meta, "method": variant, "short_name": variant})
