@@ -20,7 +20,6 @@ Every variant is judged on the held-out test split, never on its training split.
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 from .errors import SssleError
 from .paths import check_name, write_bytes, write_text
+from .recipe import read_toml
 
 _TOP_KEYS = {"name", "description", "dataset", "method", "base", "variants", "figures", "score"}
 _DATASET_KEYS = {"path", "recipe", "data_home", "synthetic", "save_sources", "jobs"}
@@ -56,13 +56,7 @@ class Experiment:
 def load_experiment(path: Path) -> Experiment:
     """Read and check an experiment file; one clear error naming the key at fault."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SssleError(f"experiment file not found: {path}") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SssleError(f"{path}: not valid UTF-8 TOML ({exc})") from exc
-    return parse_experiment(raw, path.parent, str(path))
+    return parse_experiment(read_toml(path, "experiment file"), path.parent, str(path))
 
 
 def _table(raw: dict[str, Any], key: str, where: str) -> dict[str, Any]:

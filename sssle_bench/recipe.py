@@ -149,16 +149,20 @@ def condition_id(lufs: float | None) -> str:
     return "none" if lufs is None else f"bg{lufs:g}"
 
 
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file's data; one clear error naming ``what`` (``recipe``, ``config``...) and the
+    file if it is missing, not UTF-8 or not valid TOML."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SssleError(f"{what} not found: {path}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SssleError(f"{path}: not valid TOML in UTF-8 ({exc})") from exc
+
+
 def load_recipe(path: Path) -> Recipe:
     """Read and validate a recipe file; :class:`SssleError` lists every problem."""
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SssleError(f"recipe not found: {path}") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SssleError(f"{path}: not valid TOML ({exc})") from exc
-    return parse_recipe(raw, source=str(path))
+    return parse_recipe(read_toml(path, "recipe"), source=str(path))
 
 
 def parse_recipe(raw: dict[str, Any], source: str = "recipe") -> Recipe:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from tqdm import tqdm
 from ..dataset import GeneratedDataset
 from ..errors import SssleError
 from ..paths import remove_file, write_text
-from ..recipe import dumps_toml
+from ..recipe import dumps_toml, read_toml
 from . import estimator_class
 
 BATCH = 16
@@ -23,14 +22,7 @@ BATCH = 16
 
 def read_config(path: Path | None) -> dict[str, Any]:
     """An estimator config file (TOML); empty without one."""
-    if path is None:
-        return {}
-    try:
-        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SssleError(f"config not found: {path}") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SssleError(f"{path}: not valid UTF-8 TOML ({exc})") from exc
+    return {} if path is None else read_toml(path, "config")
 
 
 def train(name: str, dataset_dir: Path, out: Path, config: dict[str, Any], split: str = "train"):
