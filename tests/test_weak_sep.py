@@ -282,3 +282,63 @@ def test_paper_preset_weighs_mixture_terms_100_and_classification_1():
     c = make_config({"preset": "paper"})
     assert (c.weight_mixture, c.weight_active, c.weight_inactive) == (100.0, 100.0, 100.0)
     assert (c.weight_critic, c.weight_background) == (1.0, 1.0)
+
+
+@pytest.fixture(scope="module")
+def toy_full(synthetic_home: Path, tmp_path_factory) -> Path:
+    """The whole toy recipe (200/50/50 mixtures) with isolated sources, enough to learn from."""
+    from .conftest import generate
+
+    out = tmp_path_factory.mktemp("toy_full") / "ds"
+    return generate(out, synthetic_home, limit=None, save_sources=True, jobs=2)
+
+
+def auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve from ranks (Mann-Whitney U / (n_pos * n_neg))."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(score)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def test_auc_on_hand_made_scores():
+    assert auc(np.array([True, False]), np.array([0.9, 0.1])) == 1.0
+    assert auc(np.array([True, False]), np.array([0.1, 0.9])) == 0.0
+    assert auc(np.array([True, True, False, False]), np.array([0.8, 0.3, 0.5, 0.1])) == 0.75
+
+
+#: The bar the shared classifier must clear before it is frozen as the critic.
+SILENCE_MAX = 0.1
+AUC_MIN = 0.8
+
+
+def test_the_shared_classifier_is_selective_before_it_is_frozen(toy_full: Path):
+    """On silence it says "no class"; on isolated test sources each class is recognised."""
+    from sssle_bench.dataset import GeneratedDataset
+    from sssle_bench.estimators.weak_sep.train import Trainer, pretrain_shared_classifier
+
+    ds = GeneratedDataset(toy_full)
+    config = make_config({"preset": "tiny", "threads": 2})  # a bar, not a bit-exact result
+    weights, losses = pretrain_shared_classifier(config, ds, "train", None, log=lambda s: None)
+    assert losses[-1] < losses[0]
+    trainer = Trainer(config, len(ds.classes))
+    trainer.classifier.load_state_dict(weights)
+    trainer.classifier.eval()
+    tracks, labels = [], []
+    for mix in ds.mixtures("test", conditions=("none",)):
+        for label, track in ds.sources(mix).items():
+            tracks.append(torch.from_numpy(track.astype(np.float32)))
+            labels.append(ds.classes.index(label))
+    with torch.inference_mode():
+        silence = trainer.classify(trainer.spectra(torch.zeros(1, 64000))[0])[0]
+        probs = torch.cat(
+            [
+                trainer.classify(trainer.spectra(torch.stack(tracks[i : i + 16]))[0])
+                for i in range(0, len(tracks), 16)
+            ]
+        ).numpy()
+    assert float(silence.max()) < SILENCE_MAX, silence
+    labels = np.array(labels)
+    aucs = [auc(labels == k, probs[:, k]) for k in range(len(ds.classes))]
+    assert min(aucs) > AUC_MIN, aucs

@@ -43,6 +43,7 @@ LIMITS: dict[str, tuple[float | None, float | None]] = {
     "threads": (1, None),
     "seed": (0, 2**32 - 1),
     "presence_threshold": (0.0, 1.0),
+    "classifier_silence": (0.0, 1.0),
 }
 
 
@@ -90,6 +91,12 @@ class WeakSepConfig:
     #: torch device for training and inference ("cpu", "cuda", ...); CPU is the tested path.
     device: str = "cpu"
     seed: int = 0
+    #: One classifier, pretrained on all conditions' training mixtures and frozen, serves as
+    #: the critic of every condition's separator (False: one per condition, as the original).
+    shared_classifier: bool = True
+    #: Near-silent clips (the batch's mixtures scaled by <= 1e-3, labelled "no class") added
+    #: to classifier pretraining, as a fraction of each batch; 0 = none, as the original.
+    classifier_silence: float = 0.25
     #: Background conditions to train one model each for; None = every condition of the
     #: dataset (the paper trains one model per condition, each with its own margin).
     conditions: tuple[str, ...] | None = None

@@ -16,7 +16,7 @@ from ...paths import write_bytes, write_text
 from ..base import BaseEstimator, Levels
 from ..spectral import spectrogram_levels
 from .config import WeakSepConfig, make_config
-from .train import Trainer, fit
+from .train import Trainer, fit, pretrain_shared_classifier
 
 
 class WeakSep(BaseEstimator):
@@ -45,7 +45,9 @@ class WeakSep(BaseEstimator):
     def fit(self, dataset: GeneratedDataset, split: str = "train") -> None:
         """Train one model per background condition (``conditions``: all by default).
 
-        Each condition has its own training-set margin, classifier and separator,
+        Each condition has its own training-set margin and separator (and, with
+        ``shared_classifier = False``, its own classifier; by default one classifier
+        pretrained on all conditions is shared, checkpointed as ``workdir/classifier.pt``),
         checkpointed under ``workdir/conditions/{condition}`` and skipped once done.
         """
         conditions = self.cfg.conditions or dataset.conditions
@@ -56,12 +58,15 @@ class WeakSep(BaseEstimator):
                 f"(has {', '.join(dataset.conditions)})"
             )
         self.classes = list(dataset.classes)
-        history = {}
+        history: dict[str, Any] = {}
+        shared = None
+        if self.cfg.shared_classifier:
+            shared = pretrain_shared_classifier(self.cfg, dataset, split, self.workdir, self.log)
         for condition in conditions:
             self.log(f"weak-sep: training the {condition} model")
             workdir = None if self.workdir is None else self.workdir / "conditions" / condition
             self.trainers[condition], history[condition] = fit(
-                self.cfg, dataset, split, workdir, self.log, condition
+                self.cfg, dataset, split, workdir, self.log, condition, shared
             )
         self.state = {"history": history}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,14 +134,27 @@ def _loader(dataset, split, config, generator, shuffle, condition=None):
     )
 
 
-def train_classifier(trainer: Trainer, loader, epochs: int, lr: float, log) -> list[float]:
-    """Pretrain the CRNN on mixtures with clip labels (BCE), then freeze it."""
+def train_classifier(
+    trainer: Trainer, loader, epochs: int, lr: float, log, silence: float = 0.0, seed: int = 0
+) -> list[float]:
+    """Pretrain the CRNN on mixtures with clip labels (BCE), then freeze it.
+
+    ``silence``: per batch, that fraction of near-silent clips (mixtures scaled by a gain
+    drawn in [0, 1e-3], seeded) is added with all-negative labels, so the frozen critic
+    says "no class" on silence instead of guessing.
+    """
     opt = torch.optim.Adam(trainer.classifier.parameters(), lr=lr)
+    gains = torch.Generator().manual_seed(seed)
     losses = []
     for epoch in range(epochs):
         trainer.classifier.train()
         total, n = 0.0, 0
         for audio, labels in loader:
+            k = int(round(silence * len(labels)))
+            if k:
+                quiet = audio[:k] * torch.rand(k, 1, generator=gains) * 1e-3
+                audio = torch.cat([audio, quiet])
+                labels = torch.cat([labels, torch.zeros(k, labels.shape[1])])
             labels = labels.to(trainer.device)
             mag, _ = trainer.spectra(audio)
             loss = torch.nn.functional.binary_cross_entropy(trainer.classify(mag), labels)
@@ -153,6 +166,52 @@ def train_classifier(trainer: Trainer, loader, epochs: int, lr: float, log) -> l
         log(f"classifier epoch {epoch + 1}/{epochs}: bce {losses[-1]:.4f}")
     freeze(trainer.classifier)
     return losses
+
+
+def pretrain_shared_classifier(
+    config: WeakSepConfig,
+    dataset: GeneratedDataset,
+    split: str,
+    workdir: Path | None,
+    log: Callable[[str], None] = print,
+) -> tuple[dict[str, torch.Tensor], list[float]]:
+    """One classifier on every condition's training mixtures (``max_train_mixtures`` per
+    condition), checkpointed as ``workdir/classifier.pt`` and reused when there.
+
+    Returns its weights and per-epoch BCE. A classifier that has only heard loud
+    backgrounds cannot judge clean separated sources; pooled, it hears all of them.
+    """
+    path = None if workdir is None else Path(workdir) / "classifier.pt"
+    if path is not None and path.is_file():
+        saved = torch.load(path, weights_only=False, map_location="cpu")
+        log(f"classifier: reusing {path}")
+        return saved["classifier"], saved["losses"]
+    c = config
+    if c.threads:
+        torch.set_num_threads(c.threads)
+    generator = seed_everything(c.seed)
+    trainer = Trainer(c, len(dataset.classes))
+    limit = c.max_train_mixtures
+    pooled = replace(
+        c, max_train_mixtures=None if limit is None else limit * len(dataset.conditions)
+    )
+    loader = _loader(dataset, split, pooled, generator, shuffle=True)
+    log("weak-sep: pretraining one classifier on all conditions")
+    losses = train_classifier(
+        trainer,
+        loader,
+        c.classifier_epochs,
+        c.classifier_learning_rate,
+        log,
+        c.classifier_silence,
+        c.seed,
+    )
+    weights = {k: v.cpu() for k, v in trainer.classifier.state_dict().items()}
+    if path is not None:
+        buf = io.BytesIO()
+        torch.save({"classifier": weights, "losses": losses}, buf)
+        write_bytes(path.parent, path.name, buf.getvalue())
+    return weights, losses
 
 
 def freeze(network: torch.nn.Module) -> None:
@@ -225,12 +284,15 @@ def fit(
     workdir: Path | None,
     log: Callable[[str], None] = print,
     condition: str | None = None,
+    classifier: tuple[dict[str, torch.Tensor], list[float]] | None = None,
 ) -> tuple[Trainer, dict[str, Any]]:
     """Seed, build and train both networks on one background condition's mixtures (as the
     paper trains one model per condition; all conditions pooled with ``condition=None``).
 
     The margin is that condition's own training-set average unless the config fixes
-    one. Returns the networks and the history (loss terms, margin, condition).
+    one. ``classifier``: pretrained weights and their BCE history to freeze and use
+    (see :func:`pretrain_shared_classifier`); None pretrains one on this condition.
+    Returns the networks and the history (loss terms, margin, condition).
     """
     c = config
     if c.threads:
@@ -252,9 +314,20 @@ def fit(
         progress = Progress(
             {"classifier": [], "epochs": [], "margin": margin, "condition": condition}
         )
-        progress.history["classifier"] = train_classifier(
-            trainer, train_loader, c.classifier_epochs, c.classifier_learning_rate, log
-        )
+        if classifier is not None:
+            trainer.classifier.load_state_dict(classifier[0])
+            freeze(trainer.classifier)
+            progress.history["classifier"] = list(classifier[1])
+        else:
+            progress.history["classifier"] = train_classifier(
+                trainer,
+                train_loader,
+                c.classifier_epochs,
+                c.classifier_learning_rate,
+                log,
+                c.classifier_silence,
+                c.seed,
+            )
     first = len(progress.history["epochs"])
     # A unit that stopped early stays stopped when resumed.
     for epoch in range(first, c.epochs if progress.stale < c.patience else first):
