@@ -1,6 +1,6 @@
 """weak-sep speed on CPU: inference real-time factor and training mixtures/s.
 
-    python benchmarks/bench_model.py [--preset paper|tiny]
+    python benchmarks/bench_model.py [--preset paper|cpu]
 
 Inference: 4 s clips at 16 kHz, batch 16, with 1 thread and with all threads;
 RTF = seconds of audio per second of compute (target: >= 200x on one core).
@@ -67,7 +67,7 @@ def training_rate(preset: str, threads: int, batch: int = 8, steps: int = 3) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--preset", default="tiny", choices=["tiny", "paper"])
+    parser.add_argument("--preset", default="cpu", choices=["cpu", "paper"])
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
     est = make(args.preset)

@@ -2,7 +2,7 @@
 isolated test sources, for a classifier per condition vs one shared classifier, with and
 without near-silent training clips.
 
-    python benchmarks/probe_classifier.py DATASET [--preset tiny] [--threads 2]
+    python benchmarks/probe_classifier.py DATASET [--preset cpu] [--threads 2]
 
 DATASET must be generated with ``--save-sources`` (the isolated test-split tracks are
 the positives and negatives). Each classifier is pretrained exactly as weak-sep does
@@ -52,7 +52,7 @@ def judge(trainer: Trainer, tracks: list[torch.Tensor], labels: np.ndarray) -> t
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset")
-    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--preset", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     ds = GeneratedDataset(args.dataset)

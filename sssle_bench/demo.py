@@ -29,7 +29,7 @@ DEMO_METHODS: dict[str, dict[str, Any]] = {
     "nmf": {"components": 8, "train_iterations": 60, "predict_iterations": 40},
     # One thread: training is then bit-reproducible, so the README table is what the demo prints.
     # One model per condition, 60 training mixtures each (240 in all).
-    "weak-sep": {"preset": "tiny", "max_train_mixtures": 60, "threads": 1},
+    "weak-sep": {"preset": "cpu", "max_train_mixtures": 60, "threads": 1},
 }
 
 

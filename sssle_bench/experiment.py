@@ -161,24 +161,41 @@ def run_experiment(
     experiment: Experiment, out: Path, jobs: int = 1, echo: Callable[[str], None] = print
 ) -> Path:
     """Run (or resume) every step; returns the leaderboard's ``index.html``."""
-    from .estimators.run import predict, train
+    from .estimators.run import predict
     from .leaderboard import build_leaderboard, plots
     from .metrics import ScoreSettings
 
     check_configs(experiment)
     out = Path(out)
     dataset = _dataset(experiment, out, jobs, echo)
-    submissions = []
+    pending = []
     for i, variant in enumerate(experiment.variants, 1):
-        model, sub = out / "models" / variant, out / "submissions" / variant
-        config = variant_config(experiment, variant)
-        if _claim(model, config):
+        model = out / "models" / variant
+        if _claim(model, variant_config(experiment, variant)):
             echo(f"[{i}/{len(experiment.variants)}] {variant}: trained")
         else:
-            echo(f"[{i}/{len(experiment.variants)}] {variant}: training")
-            train(experiment.method, dataset, model, config, experiment.train_split)
+            pending.append(variant)
+    # Parts every variant can share (weak-sep's pretrained classifier) are kept in one
+    # folder, each under a name that proves its inputs; trained once, before the variants
+    # fan out, so parallel variants never train the same part twice.
+    cache = out / "cache"
+    if pending:
+        first, rest = pending[0], pending[1:]
+        echo(f"training {first}")
+        _train_variant(experiment, dataset, out, first, cache)
+        _train_parallel(experiment, dataset, out, rest, cache, jobs, echo)
+    submissions = []
+    for variant in experiment.variants:
+        sub = out / "submissions" / variant
         if not (sub / "predictions.csv").is_file():
-            predict(experiment.method, dataset, model, sub, experiment.test_split, echo=echo)
+            predict(
+                experiment.method,
+                dataset,
+                out / "models" / variant,
+                sub,
+                experiment.test_split,
+                echo=echo,
+            )
         write_text(sub, "meta.toml", _meta(sub, variant))
         submissions.append(sub)
     board = out / "leaderboard"
@@ -192,6 +209,52 @@ def run_experiment(
         png = plots.mae_by_condition({m: docs[m] for m in members})
         write_bytes(out, f"figures/{group}.png", png)
     return board / "index.html"
+
+
+def _train_variant(experiment: Experiment, dataset: Path, out: Path, variant: str, cache: Path):
+    """Train one variant into ``out/models/{variant}`` (resumes its checkpoints)."""
+    from .estimators.run import train
+
+    config = variant_config(experiment, variant)
+    train(
+        experiment.method,
+        dataset,
+        out / "models" / variant,
+        config,
+        experiment.train_split,
+        cache=cache,
+    )
+
+
+def _train_parallel(
+    experiment: Experiment,
+    dataset: Path,
+    out: Path,
+    variants: list[str],
+    cache: Path,
+    jobs: int,
+    echo: Callable[[str], None],
+) -> None:
+    """Train ``variants``, ``jobs`` at a time in worker processes (one each when ``jobs``
+    is 1, in this process). A variant's result does not depend on ``jobs``: each trains
+    alone, seeded, with its own thread count."""
+    if jobs <= 1 or len(variants) <= 1:
+        for variant in variants:
+            echo(f"training {variant}")
+            _train_variant(experiment, dataset, out, variant, cache)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {
+            pool.submit(_train_variant, experiment, dataset, out, v, cache): v for v in variants
+        }
+        echo(f"training {', '.join(variants)} ({jobs} at a time)")
+        for future in as_completed(futures):
+            future.result()
+            echo(f"trained {futures[future]}")
 
 
 def _claim(model: Path, config: dict[str, Any]) -> bool:

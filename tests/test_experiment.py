@@ -15,7 +15,7 @@ from sssle_bench.experiment import check_configs, load_experiment, parse_experim
 
 from .conftest import REPO
 
-TINY = {"preset": "tiny", "epochs": 1, "classifier_epochs": 1, "batch_size": 4}
+TINY = {"preset": "cpu", "epochs": 1, "classifier_epochs": 1, "batch_size": 4}
 
 
 def _write(path: Path, dataset: Path, variants: dict[str, str]) -> Path:

@@ -336,7 +336,7 @@ def test_page_for_a_reader_at_1400_px(submissions, toy_dataset: Path, tmp_path: 
     (long / "meta.toml").write_text(
         'method = "Weakly supervised separation with energy consistency (Cramer 2021)"\n'
         'short_name = "weak-sep"\nsupervision = "weak"\n'
-        '[parameters]\npreset = "tiny"\nenergy_resolutions = [["mel", "tf"], ["mel", "clip"]]\n'
+        '[parameters]\npreset = "cpu"\nenergy_resolutions = [["mel", "tf"], ["mel", "clip"]]\n'
     )
     out = tmp_path / "board"
     settings = ScoreSettings(bootstrap=0)

@@ -25,28 +25,57 @@ def hand_made():
     return x, masks, labels, frames
 
 
-def test_mixture_loss():
+def test_mixture_term_is_the_l1_residual_over_non_silent_bins():
     x, masks, labels, frames = hand_made()
-    # |1 - 0.5| for the present class + |0.25| given to the absent one
-    assert float(losses.mixture_loss(x, masks, labels, frames)) == pytest.approx(0.75)
-    # silent frames do not count
+    # per bin: |1 - 0.5| for the present class + |0.25| given to the absent one
+    assert float(losses.consistency_loss(x, masks, labels, frames)) == pytest.approx(0.75)
+    # silent frames do not count, in the sum nor in the count of bins
     frames = torch.tensor([[1.0, 0.0]])
     x2 = x.clone()
     x2[:, :, 1] = 100.0
-    assert float(losses.mixture_loss(x2, masks, labels, frames)) == pytest.approx(0.75)
+    assert float(losses.consistency_loss(x2, masks, labels, frames)) == pytest.approx(0.75)
+    # absolute, not relative: twice the magnitude, twice the loss (the original's L1)
+    assert float(losses.consistency_loss(2 * x, masks, labels, torch.ones(1, 2))) == (
+        pytest.approx(1.5)
+    )
 
 
-def test_mixture_margin_loss_on_hand_made_values():
+def test_mixture_margin_on_hand_made_values():
     x, masks, labels, frames = hand_made()
+
+    def loss(m, margin):
+        return float(losses.consistency_loss(x, m, labels, frames, None, "tf", margin))
+
     # residual 1 - 0.5 = 0.5 per bin: a 0.3 margin leaves 0.2; the absent class's 0.25 stays
-    assert float(losses.mixture_margin_loss(x, masks, labels, frames, 0.3)) == pytest.approx(0.45)
+    assert loss(masks, 0.3) == pytest.approx(0.45)
     # a residual within the margin costs nothing; overestimating always costs
-    assert float(losses.mixture_margin_loss(x, masks, labels, frames, 0.6)) == pytest.approx(0.25)
+    assert loss(masks, 0.6) == pytest.approx(0.25)
     over = torch.stack([torch.full((2, 2), 1.5), torch.zeros(2, 2)])[None]
-    assert float(losses.mixture_margin_loss(x, over, labels, frames, 0.6)) == pytest.approx(0.5)
+    assert loss(over, 0.6) == pytest.approx(0.5)
     # zero margin: the plain mixture term
-    plain = losses.mixture_loss(x, masks, labels, frames)
-    assert float(losses.mixture_margin_loss(x, masks, labels, frames, 0.0)) == float(plain)
+    assert loss(masks, 0.0) == loss(masks, None)
+
+
+def test_consistency_aggregations_differ_where_errors_cancel():
+    x, _, labels, frames = hand_made()
+    absent = torch.zeros(2, 2)
+
+    def loss(present, aggregation, fb=None):
+        m = torch.stack([present, absent])[None]
+        return float(losses.consistency_loss(x, m, labels, frames, fb, aggregation))
+
+    # over- and under-estimates within each frame (rows are bins, columns frames)
+    within_frames = torch.tensor([[1.5, 0.5], [0.5, 1.5]])
+    assert loss(within_frames, "tf") == pytest.approx(0.5)
+    assert loss(within_frames, "frame") == pytest.approx(0.0)
+    assert loss(within_frames, "clip") == pytest.approx(0.0)
+    # ... and across frames: only the clip level lets them cancel
+    across_frames = torch.tensor([[1.5, 0.5], [1.5, 0.5]])
+    assert loss(across_frames, "frame") == pytest.approx(0.5)
+    assert loss(across_frames, "clip") == pytest.approx(0.0)
+    # a filterbank sums magnitudes into bands: one band of both bins holds 2, the source 1
+    one_band = torch.tensor([[1.0, 1.0]])
+    assert loss(torch.full((2, 2), 0.5), "tf", one_band) == pytest.approx(1.0)
 
 
 def test_magnitude_margin_covers_the_oracle_masks_residual():
@@ -68,39 +97,6 @@ def test_non_silent_frames_by_magnitude_sum():
     # two bins of 0.006 sum to 0.012: a frame counts by its sum over frequency
     x = torch.tensor([[[1.0, 0.006], [0.0, 0.006]]])
     assert losses.non_silent_frames(x, 0.01).tolist() == [[1.0, 1.0]]
-
-
-@pytest.mark.parametrize("aggregation", ["tf", "frame", "clip"])
-def test_active_consistency_with_asymmetric_margin(aggregation: str):
-    x, masks, labels, frames = hand_made()
-    mix_e, src_e = losses.band_energies(x, masks, frames, None)
-    # present source holds 0.25 of each bin's energy: rho = 0.75 everywhere
-    assert float(
-        losses.active_consistency(mix_e, src_e, labels, aggregation, 0.0)
-    ) == pytest.approx(0.75)
-    assert float(
-        losses.active_consistency(mix_e, src_e, labels, aggregation, 0.5)
-    ) == pytest.approx(0.25)
-    assert float(
-        losses.active_consistency(mix_e, src_e, labels, aggregation, 0.8)
-    ) == pytest.approx(0.0)
-    # overestimating (two full masks present: 2x the energy) is penalised whatever the margin
-    full = torch.ones_like(masks)
-    mix_e, src_e = losses.band_energies(x, full, frames, None)
-    both = torch.ones_like(labels)
-    assert float(losses.active_consistency(mix_e, src_e, both, aggregation, 0.9)) == pytest.approx(
-        1.0
-    )
-
-
-def test_inactive_consistency_and_filterbank():
-    x, masks, labels, frames = hand_made()
-    mix_e, src_e = losses.band_energies(x, masks, frames, None)
-    assert float(losses.inactive_consistency(mix_e, src_e, labels, "clip")) == pytest.approx(0.0625)
-    fb = torch.tensor([[1.0, 1.0]])  # one band summing both bins
-    mix_b, src_b = losses.band_energies(x, masks, frames, fb)
-    assert mix_b.shape == (1, 1, 2) and src_b.shape == (1, 2, 1, 2)
-    assert float(losses.inactive_consistency(mix_b, src_b, labels, "tf")) == pytest.approx(0.0625)
 
 
 def test_classifier_losses():
@@ -129,10 +125,10 @@ def test_mel_filterbank_shape_and_partition():
 
 
 def test_config_presets_and_errors():
-    tiny, paper = make_config({"preset": "tiny"}), make_config({"preset": "paper"})
+    cpu, paper = make_config({"preset": "cpu"}), make_config({"preset": "paper"})
     assert paper.unet_channels == 64 and paper.lstm_hidden == 100 and paper.epochs == 50
     assert paper.learning_rate == 1e-4 and paper.batch_size == 8 and paper.patience == 5
-    assert tiny.unet_channels < paper.unet_channels
+    assert cpu.unet_channels < paper.unet_channels
     from sssle_bench.errors import SssleError
 
     with pytest.raises(SssleError, match="unknown config key"):
@@ -142,7 +138,7 @@ def test_config_presets_and_errors():
 
 
 QUICK = {
-    "preset": "tiny",
+    "preset": "cpu",
     "epochs": 2,
     "classifier_epochs": 1,
     "batch_size": 4,
@@ -182,8 +178,7 @@ def test_same_seed_same_weights_and_resume(toy_dataset: Path, tmp_path: Path):
         assert history["condition"] == condition and len(history["epochs"]) == 2
         assert set(history["epochs"][0]["train"]) == {
             "mixture",
-            "active",
-            "inactive",
+            "consistency",
             "critic",
             "background",
             "total",
@@ -218,7 +213,7 @@ def test_train_one_condition_from_the_command_line(toy_dataset: Path, tmp_path: 
     from sssle_bench.cli import main
 
     config = tmp_path / "c.toml"
-    config.write_text('preset = "tiny"\nepochs = 1\nclassifier_epochs = 1\n')
+    config.write_text('preset = "cpu"\nepochs = 1\nclassifier_epochs = 1\n')
     args = ["train", "weak-sep", str(toy_dataset), "--out", str(tmp_path / "m")]
     ok = CliRunner().invoke(main, [*args, "--config", str(config), "--condition", "bg-50"])
     assert ok.exit_code == 0, ok.output
@@ -234,7 +229,7 @@ def test_short_training_lowers_loss_and_beats_class_prior(toy_dataset: Path, tmp
     from sssle_bench.scoring import score_submission
 
     config = {
-        "preset": "tiny",
+        "preset": "cpu",
         "epochs": 8,
         "classifier_epochs": 10,
         "batch_size": 4,
@@ -280,7 +275,7 @@ def test_torch_dataset_wrapper(toy_dataset: Path):
 def test_paper_preset_weighs_mixture_terms_100_and_classification_1():
     """The original's weights (cdsd/train_separator.py: mix + 1 x cls, configs with 100 x mix)."""
     c = make_config({"preset": "paper"})
-    assert (c.weight_mixture, c.weight_active, c.weight_inactive) == (100.0, 100.0, 100.0)
+    assert (c.weight_mixture, c.weight_consistency) == (100.0, 100.0)
     assert (c.weight_critic, c.weight_background) == (1.0, 1.0)
 
 
@@ -313,18 +308,25 @@ SILENCE_MAX = 0.1
 AUC_MIN = 0.8
 
 
-def test_the_shared_classifier_is_selective_before_it_is_frozen(toy_full: Path):
-    """On silence it says "no class"; on isolated test sources each class is recognised."""
+@pytest.fixture(scope="module")
+def selective(toy_full: Path):
+    """The cpu preset's shared classifier, pretrained on the full toy dataset and frozen."""
     from sssle_bench.dataset import GeneratedDataset
-    from sssle_bench.estimators.weak_sep.train import Trainer, pretrain_shared_classifier
+    from sssle_bench.estimators.weak_sep.train import Trainer, freeze, pretrain_shared_classifier
 
     ds = GeneratedDataset(toy_full)
-    config = make_config({"preset": "tiny", "threads": 2})  # a bar, not a bit-exact result
+    config = make_config({"preset": "cpu", "threads": 2})  # a bar, not a bit-exact result
     weights, losses = pretrain_shared_classifier(config, ds, "train", None, log=lambda s: None)
-    assert losses[-1] < losses[0]
     trainer = Trainer(config, len(ds.classes))
     trainer.classifier.load_state_dict(weights)
-    trainer.classifier.eval()
+    freeze(trainer.classifier)
+    return ds, trainer, losses
+
+
+def test_the_shared_classifier_is_selective_before_it_is_frozen(selective):
+    """On silence it says "no class"; on isolated test sources each class is recognised."""
+    ds, trainer, bce = selective
+    assert bce[-1] < bce[0]
     tracks, labels = [], []
     for mix in ds.mixtures("test", conditions=("none",)):
         for label, track in ds.sources(mix).items():
@@ -342,3 +344,66 @@ def test_the_shared_classifier_is_selective_before_it_is_frozen(toy_full: Path):
     labels = np.array(labels)
     aucs = [auc(labels == k, probs[:, k]) for k in range(len(ds.classes))]
     assert min(aucs) > AUC_MIN, aucs
+
+
+def objective_at_reference_masks(ds, trainer, condition: str, n: int = 24) -> dict[str, float]:
+    """Mean total loss of the first ``n`` test mixtures of ``condition`` at each of
+    :func:`losses.reference_masks`, with the training set's margin of that condition."""
+    from sssle_bench.audio import read_audio
+    from sssle_bench.estimators.weak_sep.train import training_margin
+    from sssle_bench.levels import to_mono
+
+    margin = training_margin(ds, "train", condition, trainer.config)
+
+    def mag(audio: np.ndarray) -> torch.Tensor:
+        return trainer.spectra(torch.from_numpy(audio.astype(np.float32))[None])[0][0]
+
+    totals: dict[str, list[float]] = {}
+    for i, mix in enumerate(ds.mixtures("test", (condition,))):
+        if i == n:
+            break
+        x = mag(mix.audio)
+        tracks = ds.sources(mix)
+        path = mix.sources_dir / f"background{mix.audio_path.suffix}"
+        background = mag(to_mono(read_audio(path)[0])) if path.is_file() else torch.zeros_like(x)
+        labels = torch.tensor([float(mix.labels[c]) for c in ds.classes])
+        sources = torch.stack(
+            [mag(tracks[c]) if c in tracks else torch.zeros_like(x) for c in ds.classes]
+        )
+        for name, masks in losses.reference_masks(sources, background, labels).items():
+            with torch.no_grad():
+                terms = trainer.objective(x[None], masks.clamp(0, 1)[None], labels[None], margin)
+            totals.setdefault(name, []).append(float(terms["total"]))
+    return {name: float(np.mean(v)) for name, v in totals.items()}
+
+
+def test_reference_masks_on_hand_made_magnitudes():
+    sources = torch.tensor([[[3.0]], [[1.0]], [[0.0]]])
+    masks = losses.reference_masks(sources, torch.tensor([[4.0]]), torch.tensor([1.0, 1.0, 0.0]))
+    assert masks["oracle"].flatten().tolist() == pytest.approx([0.375, 0.125, 0.0])
+    assert masks["absorb"].flatten().tolist() == pytest.approx([0.625, 0.375, 0.0])
+    assert masks["equal"].flatten().tolist() == [0.5, 0.5, 0.0]
+    assert masks["zero"].abs().sum() == 0
+
+
+@pytest.mark.parametrize("condition", ["none", "bg-50", "bg-20"])
+def test_the_objective_prefers_oracle_masks_to_equal_split_and_silence(selective, condition):
+    """The paper's objective (cpu preset weights), with the selective critic: oracle masks of
+    a generated dataset's saved sources cost less than an equal split or all-zero masks."""
+    ds, trainer, _ = selective
+    total = objective_at_reference_masks(ds, trainer, condition)
+    assert total["oracle"] < total["equal"] and total["oracle"] < total["zero"], total
+    if condition == "none":  # nothing to absorb: the two are the same masks
+        assert total["oracle"] == pytest.approx(total["absorb"], rel=1e-3)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured: an average margin cannot cover each clip's background share, and the "
+    "critic barely objects to background inside a source (docs/weak-sep.md, objective)",
+)
+@pytest.mark.parametrize("condition", ["bg-50", "bg-20"])
+def test_the_objective_prefers_oracle_masks_to_absorbing_the_background(selective, condition):
+    ds, trainer, _ = selective
+    total = objective_at_reference_masks(ds, trainer, condition)
+    assert total["oracle"] < total["absorb"], total

@@ -25,11 +25,23 @@ def read_config(path: Path | None) -> dict[str, Any]:
     return {} if path is None else read_toml(path, "config")
 
 
-def train(name: str, dataset_dir: Path, out: Path, config: dict[str, Any], split: str = "train"):
-    """Fit ``name`` on ``dataset_dir``'s ``split`` and save it in ``out``."""
+def train(
+    name: str,
+    dataset_dir: Path,
+    out: Path,
+    config: dict[str, Any],
+    split: str = "train",
+    cache: Path | None = None,
+):
+    """Fit ``name`` on ``dataset_dir``'s ``split`` and save it in ``out``.
+
+    ``cache``: a folder where parts reusable across models (weak-sep's pretrained
+    classifier) are kept, each under a name that proves its inputs."""
     est = estimator_class(name)(**config)
     # A long fit may keep checkpoints here and resume from them.
     est.workdir = Path(out)
+    if cache is not None:
+        est.cache_dir = Path(cache)
     est.fit(GeneratedDataset(dataset_dir), split)
     est.save(Path(out))
     write_text(

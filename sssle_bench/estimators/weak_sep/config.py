@@ -1,4 +1,4 @@
-"""Configuration of weak-sep: a frozen dataclass read from TOML (``paper`` / ``tiny`` presets)."""
+"""Configuration of weak-sep: a frozen dataclass read from TOML (``paper`` / ``cpu`` presets)."""
 
 from __future__ import annotations
 
@@ -24,12 +24,12 @@ LIMITS: dict[str, tuple[float | None, float | None]] = {
     "hop": (1, None),
     "unet_channels": (1, None),
     "unet_kernel": (1, None),
+    "unet_levels": (1, 8),
     "lstm_hidden": (1, None),
     "n_mels": (1, None),
     "silence_ratio": (0.0, 1.0),
     "weight_mixture": (0.0, None),
-    "weight_active": (0.0, None),
-    "weight_inactive": (0.0, None),
+    "weight_consistency": (0.0, None),
     "weight_critic": (0.0, None),
     "weight_background": (0.0, None),
     "margin": (0.0, 1.0),
@@ -52,8 +52,9 @@ class WeakSepConfig:
     """Every switch and weight of the model, the losses and training.
 
     STFT: ``n_fft``/``hop`` in samples at ``sample_rate`` Hz (sqrt-Hann window).
-    ``margin``: asymmetric margin of the active energy consistency, as a fraction
-    of the mixture's energy; ``None`` = the training set's average margin.
+    ``margin``: asymmetric margin of the consistency terms, as a fraction of each
+    clip's mixture magnitude (L1) its present sources may leave unexplained; ``None`` =
+    the training set's average (see ``train.training_margin``).
     """
 
     sample_rate: int = 16000
@@ -61,13 +62,18 @@ class WeakSepConfig:
     hop: int = 128
     unet_channels: int = 64
     unet_kernel: int = 5
+    #: stride-2 levels of the U-Net; channels double per level (the original: 4, 64 -> 512)
+    unet_levels: int = 4
     classifier_channels: tuple[int, int, int] = (32, 64, 128)
     lstm_hidden: int = 100
     n_mels: int = 40
     silence_ratio: float = 0.01
     weight_mixture: float = 1.0
-    weight_active: float = 1.0
-    weight_inactive: float = 1.0
+    weight_consistency: float = 1.0
+    #: "absolute": consistency terms as in the original, L1 of window-scaled magnitudes per
+    #: non-silent element (their size follows the scene's loudness); "relative": as a
+    #: fraction of the mixture's L1 at the same resolution (loudness-invariant).
+    consistency_scale: str = "absolute"
     weight_critic: float = 1.0
     weight_background: float = 1.0
     energy_resolutions: tuple[tuple[str, str], ...] = (
@@ -107,7 +113,13 @@ class WeakSepConfig:
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(WeakSepConfig)
-        check_options("weak-sep", asdict(self), hints, LIMITS, {"weighting": ("A", "Z")})
+        check_options(
+            "weak-sep",
+            asdict(self),
+            hints,
+            LIMITS,
+            {"weighting": ("A", "Z"), "consistency_scale": ("absolute", "relative")},
+        )
         for condition in self.conditions or ():
             check_name(condition, "condition", "weak-sep config")
         if self.hop > self.n_fft:
@@ -124,7 +136,7 @@ class WeakSepConfig:
 
 
 def make_config(raw: dict[str, Any]) -> WeakSepConfig:
-    """Build a config from TOML data, optionally based on ``preset = "paper" | "tiny"``."""
+    """Build a config from TOML data, optionally based on ``preset = "paper" | "cpu"``."""
     raw = dict(raw)
     preset = raw.pop("preset", None)
     base: dict[str, Any] = {}
@@ -132,7 +144,7 @@ def make_config(raw: dict[str, Any]) -> WeakSepConfig:
         try:
             text = files("sssle_bench.estimators.weak_sep").joinpath(f"{preset}.toml").read_text()
         except FileNotFoundError as exc:
-            raise SssleError(f"weak-sep: unknown preset {preset!r} (paper, tiny)") from exc
+            raise SssleError(f"weak-sep: unknown preset {preset!r} (paper, cpu)") from exc
         base = tomllib.loads(text)
     merged = {**base, **raw}
     known = {f.name for f in fields(WeakSepConfig)}

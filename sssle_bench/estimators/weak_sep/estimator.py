@@ -22,7 +22,7 @@ from .train import Trainer, fit, pretrain_shared_classifier
 class WeakSep(BaseEstimator):
     """Weakly supervised mask separation (U-Net + frozen CRNN critic), Cramer et al. 2021.
 
-    Config: any :class:`WeakSepConfig` field, or ``preset = "paper" | "tiny"``.
+    Config: any :class:`WeakSepConfig` field, or ``preset = "paper" | "cpu"``.
     Each class gets the level of its masked spectrogram (same level definition
     and weighting as the ground truth); with ``presence_threshold`` set, classes
     the classifier scores below it are predicted absent instead.
@@ -37,6 +37,9 @@ class WeakSep(BaseEstimator):
         self.config = self.cfg.to_dict()
         self.state = {}
         self.workdir: Path | None = None
+        #: Where the shared classifier is kept (None: ``workdir``); runs that share it
+        #: (an experiment's variants) point here, its file name proves what it was trained on.
+        self.cache_dir: Path | None = None
         #: One trained pair of networks per background condition.
         self.trainers: dict[str, Trainer] = {}
         self.classes: list[str] = []
@@ -47,7 +50,8 @@ class WeakSep(BaseEstimator):
 
         Each condition has its own training-set margin and separator (and, with
         ``shared_classifier = False``, its own classifier; by default one classifier
-        pretrained on all conditions is shared, checkpointed as ``workdir/classifier.pt``),
+        pretrained on all conditions is shared, saved in ``cache_dir`` (default: ``workdir``)
+        under a name keyed by its inputs, see :func:`~.train.pretrain_shared_classifier`),
         checkpointed under ``workdir/conditions/{condition}`` and skipped once done.
         """
         conditions = self.cfg.conditions or dataset.conditions
@@ -61,7 +65,8 @@ class WeakSep(BaseEstimator):
         history: dict[str, Any] = {}
         shared = None
         if self.cfg.shared_classifier:
-            shared = pretrain_shared_classifier(self.cfg, dataset, split, self.workdir, self.log)
+            folder = self.cache_dir or self.workdir
+            shared = pretrain_shared_classifier(self.cfg, dataset, split, folder, self.log)
         for condition in conditions:
             self.log(f"weak-sep: training the {condition} model")
             workdir = None if self.workdir is None else self.workdir / "conditions" / condition

@@ -2,8 +2,9 @@
 
 Shapes: mixture magnitude ``x`` ``(B, F, T)``; masks ``(B, K, F, T)``; clip
 labels ``(B, K)`` in {0, 1}; ``frames`` ``(B, T)`` non-silent frame weights.
-Energies are squared magnitudes, computed once per filterbank
-(:func:`band_energies`) and aggregated per resolution.
+Consistency terms work on (window-scaled) linear magnitudes, as the original
+code does; a resolution is a filterbank (linear bins or mel bands) and an
+aggregation (per bin, per frame, per clip).
 """
 
 from __future__ import annotations
@@ -22,21 +23,6 @@ def non_silent_frames(x: torch.Tensor, ratio: float) -> torch.Tensor:
     return (total >= ratio * total.max(dim=1, keepdim=True).values).to(x.dtype)
 
 
-def _frame_mean(value: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-    """Mean of ``(B, F, T)`` values over bins and non-silent frames."""
-    weight = frames[:, None, :].expand_as(value)
-    return (value * weight).sum() / (weight.sum() + _EPS)
-
-
-def mixture_loss(x, masks, labels, frames) -> torch.Tensor:
-    """L1(x - sum of present x*M_k) + L1(sum of absent x*M_k), over non-silent frames."""
-    est = x[:, None] * masks
-    on = labels[:, :, None, None]
-    present = (x - (est * on).sum(dim=1)).abs()
-    absent = (est * (1 - on)).sum(dim=1).abs()
-    return _frame_mean(present, frames) + _frame_mean(absent, frames)
-
-
 def magnitude_margin(energy_margin: float) -> float:
     """The energy margin (fraction of mixture energy left to background) as a fraction of
     the mixture *magnitude* a mask method may leave unexplained.
@@ -48,64 +34,96 @@ def magnitude_margin(energy_margin: float) -> float:
     return 1.0 - (1.0 - min(max(energy_margin, 0.0), 1.0)) ** 0.5
 
 
-def mixture_margin_loss(x, masks, labels, frames, margin: float) -> torch.Tensor:
-    """The mixture term with an asymmetric per-bin margin, in place of :func:`mixture_loss`.
+def _aggregate(value: torch.Tensor, aggregation: str, n_frames: torch.Tensor) -> torch.Tensor:
+    """``(B, M, T)`` magnitudes (zero in silent frames): per bin (``tf``), the mean over bands
+    of each frame (``frame``), or the mean over bands and non-silent frames (``clip``)."""
+    if aggregation == "tf":
+        return value
+    if aggregation == "frame":
+        return value.mean(dim=1, keepdim=True)
+    return value.mean(dim=1, keepdim=True).sum(dim=2, keepdim=True) / n_frames[:, None, None]
 
-    Present sources may leave up to ``margin`` x the mixture magnitude of a bin
-    unexplained (the background's room); beyond it, and wherever they exceed the
-    mixture, the L1 residual counts; absent sources' magnitude always counts.
-    (The original code subtracts its margin once from a sum over all bins, which
-    makes it effectively zero; this is the per-bin margin the paper describes.)
+
+def consistency_loss(
+    x: torch.Tensor,
+    masks: torch.Tensor,
+    labels: torch.Tensor,
+    frames: torch.Tensor,
+    filterbank: torch.Tensor | None = None,
+    aggregation: str = "tf",
+    margin: float | None = None,
+    relative: bool = False,
+) -> torch.Tensor:
+    """Mixture consistency at one resolution, in the original's domain (``cdsd/losses.py``,
+    ``mixture_loss`` / ``mixture_margin_asymmetric_loss``).
+
+    Magnitudes of non-silent frames go through ``filterbank`` ``(M, F)`` (None: linear
+    bins) and are aggregated (:func:`_aggregate`). Per clip: the L1 norm of the
+    residual ``D = X - sum_present X_k`` plus the L1 norm of ``sum_absent X_k``, divided
+    by the count of aggregated non-silent elements (bands x frames, frames, 1); mean
+    over the batch. ``(linear, tf)`` without margin is the Pishdadian et al. mixture term.
+
+    ``margin`` (a fraction of the clip's aggregated mixture L1): the asymmetric margin.
+    As in the original's ``mixture_margin_asymmetric_loss``, the clip's summed
+    underestimate ``sum relu(D)`` is reduced by the margin before it counts, and any
+    overestimate ``relu(-D)`` always counts; so present sources may leave the
+    background's share of the clip unexplained, wherever it lies, but never exceed the
+    mixture. (The original subtracts a constant such as 8e-3 from an L1 sum over ~128k
+    bins, which makes its margin effectively zero; here it is ``margin`` x the clip's
+    own mixture L1, the paper's intent.)
+
+    ``relative``: divide each clip's sums by the L1 norm of its aggregated mixture
+    instead of the element count: the loss becomes a fraction of the mixture,
+    whatever the scene's loudness (a deviation; see ``consistency_scale``).
     """
-    est = x[:, None] * masks
-    on = labels[:, :, None, None]
-    residual = x - (est * on).sum(dim=1)
-    present = torch.relu(-residual) + torch.relu(residual - margin * x)
-    absent = (est * (1 - on)).sum(dim=1).abs()
-    return _frame_mean(present, frames) + _frame_mean(absent, frames)
-
-
-def band_energies(x, masks, frames, filterbank):
-    """Mixture and per-source energies ``(B, M, T)`` / ``(B, K, M, T)`` of non-silent frames
-    through a filterbank ``(M, F)`` (None = linear bins)."""
     weight = frames[:, None, :]
-    mix = x**2 * weight
-    src = (x[:, None] * masks) ** 2 * weight[:, None]
+    mix = x * weight
+    src = x[:, None] * masks * weight[:, None]
     if filterbank is not None:
         mix = torch.einsum("mf,bft->bmt", filterbank, mix)
         src = torch.einsum("mf,bkft->bkmt", filterbank, src)
-    return mix, src
+    on = labels[:, :, None, None]
+    n_frames = frames.sum(dim=1).clamp(min=1.0)
+    mix, present, absent = (
+        _aggregate(v, aggregation, n_frames)
+        for v in (mix, (src * on).sum(dim=1), (src * (1 - on)).sum(dim=1))
+    )
+    residual = mix - present
+    under = torch.relu(residual).sum(dim=(1, 2))
+    if margin is not None:
+        under = torch.relu(under - margin * mix.sum(dim=(1, 2)))
+    error = under + torch.relu(-residual).sum(dim=(1, 2))
+    if relative:
+        count = mix.sum(dim=(1, 2)) + _EPS
+    else:
+        count = {
+            "tf": n_frames * mix.shape[1],
+            "frame": n_frames,
+            "clip": torch.ones_like(n_frames),
+        }[aggregation]
+    per_clip = (error + absent.abs().sum(dim=(1, 2))) / count
+    return per_clip.mean()
 
 
-def aggregate(energy: torch.Tensor, aggregation: str) -> torch.Tensor:
-    """Keep each (band, frame) (``tf``), sum over bands (``frame``) or over both (``clip``)."""
-    if aggregation == "tf":
-        return energy
-    if aggregation == "frame":
-        return energy.sum(dim=-2, keepdim=True)
-    return energy.sum(dim=(-2, -1), keepdim=True)
+def reference_masks(
+    sources: torch.Tensor, background: torch.Tensor, labels: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """The masks an objective is judged at, from isolated magnitude spectrograms.
 
-
-def active_consistency(mix_e, src_e, labels, aggregation: str, margin: float):
-    """Relative energy residual of the present sources, with an asymmetric margin.
-
-    ``rho = (E(x) - sum_present E(x*M_k)) / E(x)`` at the given aggregation:
-    overestimating the mixture (rho < 0) is always penalised, underestimating
-    only beyond ``margin`` (room for background and out-of-vocabulary sound).
+    ``sources`` ``(K, F, T)`` (zeros for absent classes), ``background`` ``(F, T)``,
+    ``labels`` ``(K,)``. ``oracle``: ratio masks ``|S_k| / (sum_j |S_j| + |B|)``;
+    ``absorb``: the present sources also share the background equally; ``equal``:
+    ``1 / n_present`` for each present class; ``zero``: nothing. All ``(K, F, T)``.
     """
-    mix, src = aggregate(mix_e, aggregation), aggregate(src_e, aggregation)
-    rho = (mix - (src * labels[:, :, None, None]).sum(dim=1)) / (mix + _EPS)
-    active = (mix > _EPS).to(mix.dtype)
-    penalty = torch.relu(-rho) + torch.relu(rho - margin)
-    return (penalty * active).sum() / (active.sum() + _EPS)
-
-
-def inactive_consistency(mix_e, src_e, labels, aggregation: str):
-    """Relative energy given to absent classes: ``sum_absent E(x*M_k) / E(x)``."""
-    mix, src = aggregate(mix_e, aggregation), aggregate(src_e, aggregation)
-    absent = (src * (1 - labels)[:, :, None, None]).sum(dim=1)
-    active = (mix > _EPS).to(mix.dtype)
-    return (absent / (mix + _EPS) * active).sum() / (active.sum() + _EPS)
+    total = sources.sum(dim=0) + background + _EPS
+    on = labels[:, None, None].to(sources.dtype)
+    n = on.sum().clamp(min=1.0)
+    return {
+        "oracle": sources / total,
+        "absorb": (sources + on * background / n) / total,
+        "equal": on.expand_as(sources) / n,
+        "zero": torch.zeros_like(sources),
+    }
 
 
 def critic_loss(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

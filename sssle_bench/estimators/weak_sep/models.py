@@ -27,23 +27,25 @@ def log_mel(mag: torch.Tensor, filterbank: torch.Tensor) -> torch.Tensor:
 
 
 class UNet(nn.Module):
-    """3 down / 3 up blocks of k x k stride-2 convolutions; one sigmoid mask per class."""
+    """``levels`` down / up blocks of k x k stride-2 convolutions (channels doubling from
+    ``channels``), skip connections, one sigmoid mask per class."""
 
-    def __init__(self, n_classes: int, channels: int = 64, kernel: int = 5):
+    def __init__(self, n_classes: int, channels: int = 64, kernel: int = 5, levels: int = 3):
         super().__init__()
         pad = kernel // 2
-        c = [1, channels, 2 * channels, 4 * channels]
+        c = [1] + [channels * 2**i for i in range(levels)]
+        self.levels = levels
         self.down = nn.ModuleList(
             nn.Sequential(
                 nn.Conv2d(c[i], c[i + 1], kernel, 2, pad),
                 nn.BatchNorm2d(c[i + 1]),
                 nn.LeakyReLU(0.2),
             )
-            for i in range(3)
+            for i in range(levels)
         )
         ups = []
-        for i in (3, 2, 1):
-            cin = c[i] if i == 3 else 2 * c[i]
+        for i in range(levels, 0, -1):
+            cin = c[i] if i == levels else 2 * c[i]
             cout = c[i - 1] if i > 1 else channels
             ups.append(
                 nn.Sequential(
@@ -59,7 +61,8 @@ class UNet(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``(B, 1, bins, frames)`` log magnitude -> masks ``(B, classes, bins, frames)``."""
         _, _, f, t = features.shape
-        x = nn.functional.pad(self.norm(features), (0, (-t) % 8, 0, (-f) % 8))
+        step = 2**self.levels
+        x = nn.functional.pad(self.norm(features), (0, (-t) % step, 0, (-f) % step))
         skips = [x]
         for block in self.down:
             x = block(x)

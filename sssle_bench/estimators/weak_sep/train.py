@@ -7,27 +7,27 @@ validation loss; a rerun with the same work folder resumes from the checkpoint.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ...dataset import GeneratedDataset, torch_dataset
 from ...paths import write_bytes
+from ..spectral import window as sqrt_hann
 from .config import WeakSepConfig
 from .losses import (
-    active_consistency,
     background_loss,
-    band_energies,
+    consistency_loss,
     critic_loss,
     dataset_margin,
-    inactive_consistency,
     magnitude_margin,
-    mixture_loss,
-    mixture_margin_loss,
     non_silent_frames,
 )
 from .models import CRNN, UNet, log_features, log_mel, magnitude, mel_filterbank
@@ -39,9 +39,9 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def training_margin(dataset: GeneratedDataset, split: str, condition: str | None = None) -> float:
-    """The training set's average margin: the mixture energy fraction its sources leave out,
-    over one background condition's mixtures (all conditions with ``condition=None``)."""
+def energy_margin(dataset: GeneratedDataset, split: str, condition: str | None = None) -> float:
+    """The training set's average fraction of mixture *energy* its sources leave out
+    (from the ground-truth levels), over one condition's mixtures (all with None)."""
     mixes = dataset.table(split)
     truth = dataset.truth(split)
     if condition is not None:
@@ -58,18 +58,79 @@ def training_margin(dataset: GeneratedDataset, split: str, condition: str | None
     return dataset_margin(mix.to_numpy(), src.to_numpy())
 
 
+def training_margin(
+    dataset: GeneratedDataset,
+    split: str,
+    condition: str | None,
+    config: WeakSepConfig,
+) -> float:
+    """The training set's average margin in the consistency terms' domain: the fraction of
+    a clip's mixture magnitude (L1 over non-silent frames) its sources leave out.
+
+    Every mixture of a dataset exists in the ``none`` condition too, with the same
+    sources: the sources' magnitude is that of the ``none`` mixture, rescaled by the
+    ground-truth source energy ratio between the two conditions (which undoes any
+    clipping protection gain). Only mixtures and ground-truth levels are read, the same
+    dataset statistics the paper's "average margin of the training set" uses. Without
+    a ``none`` condition, the energy margin is converted with :func:`magnitude_margin`.
+    ``max_train_mixtures`` evenly spaced mixtures per condition are used; ``condition``
+    None averages over all conditions.
+    """
+    conditions = dataset.conditions if condition is None else (condition,)
+    if "none" not in dataset.conditions:
+        return magnitude_margin(energy_margin(dataset, split, condition))
+    truth = dataset.truth(split)
+    energy = (10 ** (truth["level_dbfs"] / 10)).fillna(0.0)
+    sources = energy.groupby([truth["mixture_id"], truth["condition"]]).sum()
+    ids = sorted(dataset.table(split)["mixture_id"].unique())
+    limit = config.max_train_mixtures
+    if limit is not None and len(ids) > limit:
+        ids = [ids[int(i * len(ids) / limit)] for i in range(limit)]
+    wanted = set(ids)
+
+    def l1(audio: np.ndarray) -> torch.Tensor:
+        mag, _ = magnitude(
+            torch.from_numpy(audio.astype(np.float32))[None], config.n_fft, config.hop
+        )
+        return mag[0]
+
+    clean = {
+        m.info.mixture_id: l1(m.audio)
+        for m in dataset.mixtures(split, ("none",))
+        if m.info.mixture_id in wanted
+    }
+    fractions = []
+    for cond in conditions:
+        if cond == "none":
+            fractions += [0.0] * len(clean)
+            continue
+        for m in dataset.mixtures(split, (cond,)):
+            key = m.info.mixture_id
+            if key not in wanted:
+                continue
+            x = l1(m.audio)
+            frames = non_silent_frames(x[None], config.silence_ratio)[0]
+            ratio = sources[(key, cond)] / max(sources[(key, "none")], 1e-30)
+            kept = float((clean[key] * frames).sum()) * ratio**0.5
+            fractions.append(min(max(1.0 - kept / max(float((x * frames).sum()), 1e-30), 0.0), 1.0))
+    return float(np.mean(fractions)) if fractions else 0.0
+
+
 class Trainer:
     """Holds the networks and the fixed tensors (mel filterbank) for one configuration."""
 
     def __init__(self, config: WeakSepConfig, n_classes: int):
         self.config = config
-        self.separator = UNet(n_classes, config.unet_channels, config.unet_kernel)
+        self.separator = UNet(
+            n_classes, config.unet_channels, config.unet_kernel, config.unet_levels
+        )
         self.classifier = CRNN(n_classes, config.classifier_channels, config.lstm_hidden)
         mel = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels)
         self.device = torch.device(config.device)
         self.separator.to(self.device)
         self.classifier.to(self.device)
         self.filterbanks = {"linear": None, "mel": torch.from_numpy(mel).float().to(self.device)}
+        self.window_sum = float(sqrt_hann(config.n_fft).sum())
 
     def spectra(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mixture magnitude ``(B, F, T)`` and the separator's input features, on the device."""
@@ -81,29 +142,36 @@ class Trainer:
         return self.classifier(log_mel(mag, self.filterbanks["mel"]))
 
     def loss_terms(self, audio: torch.Tensor, labels: torch.Tensor, margin: float) -> dict:
-        """Every separator loss term on one batch (classifier frozen)."""
-        c = self.config
+        """Every separator loss term on one batch of audio (classifier frozen)."""
         x, feats = self.spectra(audio)
-        masks = self.separator(feats)
+        return self.objective(x, self.separator(feats), labels, margin)
+
+    def objective(
+        self, x: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor, margin: float
+    ) -> dict[str, torch.Tensor]:
+        """Every loss term and their weighted ``total`` for any masks ``(B, K, F, T)`` of
+        mixture magnitudes ``x`` ``(B, F, T)``; ``margin``: the fraction of each clip's
+        mixture magnitude sources may leave out (:func:`training_margin`), used when
+        ``use_margin``."""
+        c = self.config
         frames = non_silent_frames(x, c.silence_ratio)
-        m = margin if c.use_margin else 0.0
+        # Window-scaled magnitudes (the original's `window_scaling`): a full-scale sinusoid
+        # peaks at 0.5, so the loss weights mean what they mean in the original.
+        scaled = x / self.window_sum
         # With a margin, the asymmetric margin term *replaces* the plain mixture term (as in
         # the original's margin configs); beside it, a symmetric term would cancel the margin.
+        relative = c.consistency_scale == "relative"
+        room = margin if c.use_margin else None
         terms = {
-            "mixture": mixture_margin_loss(x, masks, labels, frames, magnitude_margin(m))
-            if c.use_margin
-            else mixture_loss(x, masks, labels, frames)
+            "mixture": consistency_loss(scaled, masks, labels, frames, None, "tf", room, relative)
         }
-        energies = {
-            fb: band_energies(x, masks, frames, self.filterbanks[fb])
-            for fb in {fb for fb, _ in c.energy_resolutions}
-        }
-        act = [
-            active_consistency(*energies[fb], labels, agg, m) for fb, agg in c.energy_resolutions
+        consistency = [
+            consistency_loss(
+                scaled, masks, labels, frames, self.filterbanks[fb], agg, room, relative
+            )
+            for fb, agg in c.energy_resolutions
         ]
-        ina = [inactive_consistency(*energies[fb], labels, agg) for fb, agg in c.energy_resolutions]
-        terms["active"] = torch.stack(act).mean() if act else x.new_zeros(())
-        terms["inactive"] = torch.stack(ina).mean() if ina else x.new_zeros(())
+        terms["consistency"] = torch.stack(consistency).mean() if consistency else x.new_zeros(())
         b, k = labels.shape
         sources = (x[:, None] * masks).reshape(b * k, *x.shape[1:])
         terms["critic"] = critic_loss(self.classify(sources).reshape(b, k, k), labels)
@@ -112,8 +180,7 @@ class Trainer:
             terms["background"] = background_loss(self.classify(residual))
         weights = {
             "mixture": c.weight_mixture,
-            "active": c.weight_active,
-            "inactive": c.weight_inactive,
+            "consistency": c.weight_consistency,
             "critic": c.weight_critic,
             "background": c.weight_background,
         }
@@ -168,20 +235,65 @@ def train_classifier(
     return losses
 
 
+#: Config fields the separator alone uses: they do not change the pretrained classifier.
+SEPARATOR_ONLY = frozenset(
+    {
+        "unet_channels",
+        "unet_kernel",
+        "unet_levels",
+        "silence_ratio",
+        "weight_mixture",
+        "weight_consistency",
+        "weight_critic",
+        "weight_background",
+        "energy_resolutions",
+        "margin",
+        "use_margin",
+        "background_classification",
+        "learning_rate",
+        "epochs",
+        "patience",
+        "weighting",
+        "presence_threshold",
+        "consistency_scale",
+    }
+)
+
+
+def classifier_key(config: WeakSepConfig, dataset: GeneratedDataset, split: str) -> str:
+    """sha256 of everything the shared classifier depends on: the config fields it uses
+    and the training split's ground truth (by its manifest hash)."""
+    relevant = {k: v for k, v in asdict(config).items() if k not in SEPARATOR_ONLY}
+    blob = json.dumps(
+        {
+            "config": relevant,
+            "dataset": dataset.manifest.get("recipe_hash"),
+            "split": split,
+            "truth": dataset.manifest["files"].get(f"ground_truth/{split}.csv"),
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 def pretrain_shared_classifier(
     config: WeakSepConfig,
     dataset: GeneratedDataset,
     split: str,
-    workdir: Path | None,
+    folder: Path | None,
     log: Callable[[str], None] = print,
 ) -> tuple[dict[str, torch.Tensor], list[float]]:
     """One classifier on every condition's training mixtures (``max_train_mixtures`` per
-    condition), checkpointed as ``workdir/classifier.pt`` and reused when there.
+    condition), saved as ``folder/classifier-{key}.pt`` (:func:`classifier_key`) and
+    reused from there only by a run whose key is the same (an experiment's variants
+    that differ in separator settings share one).
 
     Returns its weights and per-epoch BCE. A classifier that has only heard loud
     backgrounds cannot judge clean separated sources; pooled, it hears all of them.
     """
-    path = None if workdir is None else Path(workdir) / "classifier.pt"
+    name = f"classifier-{classifier_key(config, dataset, split)[:20]}.pt"
+    path = None if folder is None else Path(folder) / name
     if path is not None and path.is_file():
         saved = torch.load(path, weights_only=False, map_location="cpu")
         log(f"classifier: reusing {path}")
@@ -299,7 +411,7 @@ def fit(
         torch.set_num_threads(c.threads)
     generator = seed_everything(c.seed)
     trainer = Trainer(c, len(dataset.classes))
-    margin = c.margin if c.margin is not None else training_margin(dataset, split, condition)
+    margin = c.margin if c.margin is not None else training_margin(dataset, split, condition, c)
     train_loader = _loader(dataset, split, c, generator, shuffle=True, condition=condition)
     valid = "valid" if "valid" in dataset.splits and split != "valid" else None
     valid_loader = (
