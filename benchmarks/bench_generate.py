@@ -8,8 +8,12 @@ renders each foreground once and writes all four conditions, their ground
 truth and JAMS from it.
 
     python benchmarks/bench_generate.py [--limit 20]
+    python benchmarks/bench_generate.py --scheduler [--limit 40]
 
 Prints mixtures/s (a "mixture" = one scene in all four conditions) and ratios.
+``--scheduler``: instead, a 2-worker Dask LocalCluster (one thread each) against
+``--jobs 2`` in the same run, the per-task overhead of the cluster (a no-op chunk
+round trip) and each worker's peak memory (RSS).
 """
 
 from __future__ import annotations
@@ -94,10 +98,66 @@ def timed(fn, *args) -> float:
     return n / (time.perf_counter() - start)
 
 
+def _noop(x: int) -> int:
+    return x
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def dask_comparison(limit: int) -> None:
+    """--jobs 2 against a 2-worker LocalCluster, same data, same run."""
+    from distributed import Client, LocalCluster
+
+    from sssle_bench.executors import run_tasks
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        home = make_synthetic_sources(tmp / "home", seed=0)
+        ours(home, tmp / "warmup", 1, 1)
+        rate_jobs = timed(ours, home, tmp / "j2", limit, 2)
+        with (
+            LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            executor = client.get_executor(pure=False)
+
+            def on_dask(home: Path, out: Path, limit: int) -> int:
+                generate_dataset(
+                    TOY, out, home, limit=limit, echo=lambda s: None, executor=executor, workers=2
+                )
+                return sum(split_sizes(load_recipe(TOY), limit).values())
+
+            on_dask(home, tmp / "dask-warmup", 1)
+            rate_dask = timed(on_dask, home, tmp / "dask", limit)
+            n = 400
+            start = time.perf_counter()
+            list(run_tasks(_noop, list(range(n)), 1, "no-op", executor, workers=2))
+            overhead = (time.perf_counter() - start) / (n / 8) * 1000  # per chunk of 8
+            peaks = client.run(_peak_rss_mb)
+    print(f"mixtures (x4 conditions): {3 * limit}")
+    print(f"--jobs 2            : {rate_jobs:6.2f} mixtures/s")
+    ratio = rate_dask / rate_jobs
+    print(f"Dask, 2 workers     : {rate_dask:6.2f} mixtures/s  ({ratio:.2f}x --jobs 2)")
+    print(f"per-task overhead   : {overhead:.1f} ms per task (a no-op chunk round trip)")
+    print("peak RSS per worker : " + ", ".join(f"{v:.0f} MB" for _, v in sorted(peaks.items())))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--limit", type=int, default=20, help="mixtures per split")
+    parser.add_argument(
+        "--scheduler", action="store_true", help="compare a 2-worker Dask LocalCluster"
+    )
     args = parser.parse_args()
+    if args.scheduler:
+        dask_comparison(args.limit)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         home = make_synthetic_sources(tmp / "home", seed=0)

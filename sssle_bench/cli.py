@@ -9,7 +9,10 @@ status 2; nothing a user can cause ends in a traceback.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -65,6 +68,32 @@ jobs_option = click.option(
     callback=_all_cores,
     help="Worker processes (default: all cores).",
 )
+
+
+scheduler_option = click.option(
+    "--scheduler",
+    default=None,
+    envvar="DASK_SCHEDULER_ADDRESS",
+    help="Run on a Dask distributed cluster: its scheduler's address, e.g. "
+    "tcp://host:8786 (default: $DASK_SCHEDULER_ADDRESS; without either, local processes). "
+    "Its workers must see the data and output folders at the same paths.",
+)
+
+
+@contextmanager
+def _engine(
+    scheduler: str | None, readable: tuple[Path, ...] = (), writable: tuple[Path, ...] = ()
+) -> Iterator[tuple[Any, int | None]]:
+    """``(executor, worker threads)`` of the Dask cluster at ``scheduler`` (paths checked on
+    every worker), or ``(None, None)`` for the local process pool."""
+    if not scheduler:
+        yield None, None
+        return
+    from .executors import dask_executor
+
+    click.echo(f"running on the Dask cluster at {scheduler}")
+    with dask_executor(scheduler, readable, writable) as engine:
+        yield engine
 
 
 @main.command("make-synthetic-sources")
@@ -180,6 +209,7 @@ def recipe_check(recipe_file: Path) -> None:
     help="Also write each class's isolated track and the background track.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace a different dataset found in --out.")
+@scheduler_option
 def generate_cmd(
     recipe_file: Path,
     out: Path,
@@ -189,22 +219,27 @@ def generate_cmd(
     limit: int | None,
     save_sources: bool,
     overwrite: bool,
+    scheduler: str | None,
 ) -> None:
     """Generate the dataset described by RECIPE_FILE."""
     from .generate.runner import Shard, generate_dataset
     from .sources import resolve_data_home
 
-    done = generate_dataset(
-        recipe_file,
-        out,
-        resolve_data_home(data_home),
-        jobs=jobs,
-        shard=Shard.parse(shard),
-        limit=limit,
-        save_sources=save_sources,
-        overwrite=overwrite,
-        echo=click.echo,
-    )
+    home = resolve_data_home(data_home)
+    with _engine(scheduler, (home,), (out,)) as (executor, workers):
+        done = generate_dataset(
+            recipe_file,
+            out,
+            home,
+            jobs=jobs,
+            shard=Shard.parse(shard),
+            limit=limit,
+            save_sources=save_sources,
+            overwrite=overwrite,
+            echo=click.echo,
+            executor=executor,
+            workers=workers,
+        )
     if done:
         click.echo(f"dataset complete: {out}")
 
@@ -212,11 +247,14 @@ def generate_cmd(
 @main.command("verify")
 @click.argument("dataset_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--full", is_flag=True, help="Also recompute every level from the audio.")
-def verify_cmd(dataset_dir: Path, full: bool) -> None:
+@jobs_option
+@scheduler_option
+def verify_cmd(dataset_dir: Path, full: bool, jobs: int, scheduler: str | None) -> None:
     """Check a dataset's files against its manifest (and, with --full, its levels)."""
     from .generate.check import verify_dataset
 
-    problems = verify_dataset(dataset_dir, full=full)
+    with _engine(scheduler if full else None, (dataset_dir,)) as (executor, workers):
+        problems = verify_dataset(dataset_dir, full, jobs, executor, workers)
     for p in problems:
         click.echo(p)
     if problems:
@@ -235,18 +273,26 @@ def verify_cmd(dataset_dir: Path, full: bool) -> None:
     help="Also write the rebuilt dataset here.",
 )
 @jobs_option
-def regenerate_cmd(dataset_dir: Path, data_home: Path | None, dest: Path | None, jobs: int) -> None:
+@scheduler_option
+def regenerate_cmd(
+    dataset_dir: Path, data_home: Path | None, dest: Path | None, jobs: int, scheduler: str | None
+) -> None:
     """Rebuild a dataset from its JAMS + manifest and check every sha256."""
     from .generate.check import regenerate_dataset
     from .sources import resolve_data_home
 
-    problems = regenerate_dataset(
-        dataset_dir,
-        resolve_data_home(data_home),
-        dest=dest,
-        jobs=jobs,
-        echo=click.echo,
-    )
+    home = resolve_data_home(data_home)
+    writable = (dest,) if dest is not None else (dataset_dir,)
+    with _engine(scheduler, (home, dataset_dir), writable) as (executor, workers):
+        problems = regenerate_dataset(
+            dataset_dir,
+            home,
+            dest=dest,
+            jobs=jobs,
+            echo=click.echo,
+            executor=executor,
+            workers=workers,
+        )
     for p in problems:
         click.echo(p)
     if problems:
@@ -457,11 +503,15 @@ def train_cmd(
     required=True,
     help="Submission folder (predictions.csv + meta.toml).",
 )
-def predict_cmd(name: str, dataset_dir: Path, model_dir: Path, split: str, out: Path) -> None:
+@scheduler_option
+def predict_cmd(
+    name: str, dataset_dir: Path, model_dir: Path, split: str, out: Path, scheduler: str | None
+) -> None:
     """Predict every mixture and condition of a split into a submission folder."""
     from .estimators.run import predict
 
-    predict(name, dataset_dir, model_dir, out, split, echo=click.echo)
+    with _engine(scheduler, (dataset_dir, model_dir)) as (executor, workers):
+        predict(name, dataset_dir, model_dir, out, split, click.echo, executor, workers)
 
 
 @main.command("estimators")

@@ -143,29 +143,40 @@ class GeneratedDataset:
         wide = truth.pivot(index=["mixture_id", "condition"], columns="class", values=column)
         return wide[list(self.classes)]
 
-    def mixtures(self, split: str, conditions: tuple[str, ...] | None = None) -> Iterator[Mixture]:
-        """Every mixture of ``split`` (in file order), optionally only some conditions."""
+    def _rows(self, split: str, conditions: tuple[str, ...] | None) -> Iterator[tuple[Any, Any]]:
+        """``(row, wide truth columns)`` of the split's table, optionally some conditions."""
         table = self.table(split)
         if conditions is not None:
             table = table[table["condition"].isin(conditions)]
         truth = self.truth(split)
-        present = self.wide(split, "present", truth)
-        lz, la = self.wide(split, "level_dbfs", truth), self.wide(split, "level_dbfs_a", truth)
+        wide = {c: self.wide(split, c, truth) for c in ("present", "level_dbfs", "level_dbfs_a")}
         for row in table.itertuples(index=False):
+            yield row, wide
+
+    def _info(self, split: str, row: Any, wide: dict[str, pd.DataFrame]) -> MixtureInfo:
+        key = (row.mixture_id, row.condition)
+        present = {c: bool(wide["present"].loc[key, c]) for c in self.classes}
+        return MixtureInfo(row.mixture_id, split, row.condition, present)
+
+    def mixture_infos(self, split: str) -> list[tuple[MixtureInfo, Path]]:
+        """``(info, audio path)`` of every mixture of ``split``, in file order, no audio read."""
+        return [
+            (self._info(split, row, wide), self.root / row.audio_path)
+            for row, wide in self._rows(split, None)
+        ]
+
+    def mixtures(self, split: str, conditions: tuple[str, ...] | None = None) -> Iterator[Mixture]:
+        """Every mixture of ``split`` (in file order), optionally only some conditions."""
+        for row, wide in self._rows(split, conditions):
             key = (row.mixture_id, row.condition)
             audio, sr = read_audio(self.root / row.audio_path)
             sources = getattr(row, "sources_dir", None)
             yield Mixture(
-                info=MixtureInfo(
-                    row.mixture_id,
-                    split,
-                    row.condition,
-                    {c: bool(present.loc[key, c]) for c in self.classes},
-                ),
+                info=self._info(split, row, wide),
                 audio=to_mono(audio),
                 sample_rate=sr,
-                levels_dbfs={c: float(lz.loc[key, c]) for c in self.classes},
-                levels_dbfs_a={c: float(la.loc[key, c]) for c in self.classes},
+                levels_dbfs={c: float(wide["level_dbfs"].loc[key, c]) for c in self.classes},
+                levels_dbfs_a={c: float(wide["level_dbfs_a"].loc[key, c]) for c in self.classes},
                 sources_dir=None if sources is None or pd.isna(sources) else self.root / sources,
                 audio_path=self.root / row.audio_path,
             )

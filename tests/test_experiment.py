@@ -64,6 +64,27 @@ def test_an_experiment_trains_scores_and_resumes(toy_dataset: Path, tmp_path: Pa
     assert edited.exit_code == 2 and "trained with another config" in edited.output
 
 
+def test_parallel_variants_share_one_classifier_and_match_a_serial_run(
+    toy_dataset: Path, tmp_path: Path
+):
+    variants = {**VARIANTS, "res1": 'energy_resolutions = [["mel", "clip"]]'}
+    spec = _write(tmp_path / "e.toml", toy_dataset, variants)
+    runs = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}"
+        result = CliRunner().invoke(
+            main, ["experiment", str(spec), "--out", str(out), "--jobs", jobs]
+        )
+        assert result.exit_code == 0, result.output
+        # the classifier does not depend on the separator settings: trained once, shared
+        assert len(list((out / "cache").glob("classifier-*.pt"))) == 1
+        runs[jobs] = {
+            v: (out / "submissions" / v / "predictions.csv").read_bytes() for v in variants
+        }
+    assert runs["1"] == runs["2"]
+    assert len(set(runs["1"].values())) == 3  # three variants, three models
+
+
 def test_shipped_experiments_are_valid():
     for name in ("synth-ablation", "waspaa2021"):
         experiment = load_experiment(REPO / "experiments" / f"{name}.toml")

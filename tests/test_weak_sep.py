@@ -14,6 +14,7 @@ from sssle_bench.estimators.run import train
 from sssle_bench.estimators.weak_sep import losses
 from sssle_bench.estimators.weak_sep.config import make_config
 from sssle_bench.estimators.weak_sep.models import mel_filterbank
+from sssle_bench.estimators.weak_sep.train import objective_at_reference_masks
 
 
 def hand_made():
@@ -346,37 +347,6 @@ def test_the_shared_classifier_is_selective_before_it_is_frozen(selective):
     assert min(aucs) > AUC_MIN, aucs
 
 
-def objective_at_reference_masks(ds, trainer, condition: str, n: int = 24) -> dict[str, float]:
-    """Mean total loss of the first ``n`` test mixtures of ``condition`` at each of
-    :func:`losses.reference_masks`, with the training set's margin of that condition."""
-    from sssle_bench.audio import read_audio
-    from sssle_bench.estimators.weak_sep.train import training_margin
-    from sssle_bench.levels import to_mono
-
-    margin = training_margin(ds, "train", condition, trainer.config)
-
-    def mag(audio: np.ndarray) -> torch.Tensor:
-        return trainer.spectra(torch.from_numpy(audio.astype(np.float32))[None])[0][0]
-
-    totals: dict[str, list[float]] = {}
-    for i, mix in enumerate(ds.mixtures("test", (condition,))):
-        if i == n:
-            break
-        x = mag(mix.audio)
-        tracks = ds.sources(mix)
-        path = mix.sources_dir / f"background{mix.audio_path.suffix}"
-        background = mag(to_mono(read_audio(path)[0])) if path.is_file() else torch.zeros_like(x)
-        labels = torch.tensor([float(mix.labels[c]) for c in ds.classes])
-        sources = torch.stack(
-            [mag(tracks[c]) if c in tracks else torch.zeros_like(x) for c in ds.classes]
-        )
-        for name, masks in losses.reference_masks(sources, background, labels).items():
-            with torch.no_grad():
-                terms = trainer.objective(x[None], masks.clamp(0, 1)[None], labels[None], margin)
-            totals.setdefault(name, []).append(float(terms["total"]))
-    return {name: float(np.mean(v)) for name, v in totals.items()}
-
-
 def test_reference_masks_on_hand_made_magnitudes():
     sources = torch.tensor([[[3.0]], [[1.0]], [[0.0]]])
     masks = losses.reference_masks(sources, torch.tensor([[4.0]]), torch.tensor([1.0, 1.0, 0.0]))
@@ -391,7 +361,7 @@ def test_the_objective_prefers_oracle_masks_to_equal_split_and_silence(selective
     """The paper's objective (cpu preset weights), with the selective critic: oracle masks of
     a generated dataset's saved sources cost less than an equal split or all-zero masks."""
     ds, trainer, _ = selective
-    total = objective_at_reference_masks(ds, trainer, condition)
+    total = objective_at_reference_masks(trainer, ds, "test", condition)
     assert total["oracle"] < total["equal"] and total["oracle"] < total["zero"], total
     if condition == "none":  # nothing to absorb: the two are the same masks
         assert total["oracle"] == pytest.approx(total["absorb"], rel=1e-3)
@@ -405,5 +375,5 @@ def test_the_objective_prefers_oracle_masks_to_equal_split_and_silence(selective
 @pytest.mark.parametrize("condition", ["bg-50", "bg-20"])
 def test_the_objective_prefers_oracle_masks_to_absorbing_the_background(selective, condition):
     ds, trainer, _ = selective
-    total = objective_at_reference_masks(ds, trainer, condition)
+    total = objective_at_reference_masks(trainer, ds, "test", condition)
     assert total["oracle"] < total["absorb"], total

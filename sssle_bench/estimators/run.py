@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import Executor
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
-from ..dataset import GeneratedDataset
+from ..audio import read_audio
+from ..dataset import GeneratedDataset, MixtureInfo
 from ..errors import SssleError
+from ..executors import run_tasks
+from ..levels import to_mono
 from ..paths import remove_file, write_text
 from ..recipe import dumps_toml, read_toml
 from . import estimator_class
@@ -76,6 +80,41 @@ def load_trained(name: str, model_dir: Path):
         ) from exc
 
 
+def _stamp(model_dir: str) -> float:
+    """The model folder's marker mtime (0 when absent: loading then says what is wrong)."""
+    marker = Path(model_dir) / "sssle_estimator.json"
+    return marker.stat().st_mtime if marker.is_file() else 0.0
+
+
+@lru_cache(maxsize=2)
+def _cached_model(name: str, model_dir: str, stamp: float):
+    """One loaded model per worker process (``stamp``: the model's mtime, so a retrained
+    model is loaded again)."""
+    return load_trained(name, Path(model_dir))
+
+
+def _predict_batch(
+    task: tuple[str, str, tuple[str, ...], list[tuple[MixtureInfo, str]]],
+) -> list[tuple[str, str, str, float]]:
+    """Worker: ``(mixture_id, condition, class, level_db)`` rows of one batch of mixtures
+    (``classes``: the dataset's, in order)."""
+    name, model_dir, classes, batch = task
+    est = _cached_model(name, model_dir, _stamp(model_dir))
+    audio, rates = [], set()
+    for _, path in batch:
+        x, sr = read_audio(Path(path))
+        audio.append(to_mono(x))
+        rates.add(sr)
+    if len(rates) != 1:
+        raise SssleError(f"mixtures of one batch have sample rates {sorted(rates)}")
+    levels = est.predict_batch(audio, rates.pop(), [info for info, _ in batch])
+    return [
+        (info.mixture_id, info.condition, c, lv.get(c, -np.inf))
+        for (info, _), lv in zip(batch, levels, strict=True)
+        for c in classes
+    ]
+
+
 def predict(
     name: str,
     dataset_dir: Path,
@@ -83,33 +122,24 @@ def predict(
     out: Path,
     split: str = "test",
     echo: Callable[[str], None] = print,
+    executor: Executor | None = None,
+    workers: int | None = None,
 ) -> Path:
-    """Write ``out/predictions.csv`` (every condition) and ``out/meta.toml``."""
-    est = load_trained(name, Path(model_dir))
+    """Write ``out/predictions.csv`` (every condition) and ``out/meta.toml``.
+
+    Mixtures are predicted in batches of :data:`BATCH` table rows, here or, with
+    ``executor``, one batch per task on its workers (which must see the model and
+    the dataset at the same paths); the file is the same either way.
+    """
+    where = str(Path(model_dir).resolve())
+    est = _cached_model(name, where, _stamp(where))
     ds = GeneratedDataset(dataset_dir)
+    infos = [(info, str(path.resolve())) for info, path in ds.mixture_infos(split)]
+    tasks = [(name, where, ds.classes, infos[i : i + BATCH]) for i in range(0, len(infos), BATCH)]
     rows: list[tuple[str, str, str, float]] = []
-    batch: list = []
-    table = ds.table(split)
-    bar = tqdm(total=len(table), desc=f"predict {name}", unit="mix", dynamic_ncols=True)
-
-    def flush() -> None:
-        levels = est.predict_batch(
-            [m.audio for m in batch], batch[0].sample_rate, [m.info for m in batch]
-        )
-        for mix, lv in zip(batch, levels, strict=True):
-            rows.extend(
-                (mix.info.mixture_id, mix.info.condition, c, lv.get(c, -np.inf)) for c in ds.classes
-            )
-        bar.update(len(batch))
-        batch.clear()
-
-    for mix in ds.mixtures(split):
-        batch.append(mix)
-        if len(batch) == BATCH:
-            flush()
-    if batch:
-        flush()
-    bar.close()
+    results = run_tasks(_predict_batch, tasks, 1, f"predict {name}", executor, workers, "batch")
+    for batch_rows in results:
+        rows.extend(batch_rows)
     out = Path(out)
     frame = pd.DataFrame(rows, columns=["mixture_id", "condition", "class", "level_db"])
     # A score.json left from earlier predictions would describe other numbers.

@@ -14,7 +14,9 @@ sha256 of every file with the manifest.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,7 @@ import pandas as pd
 from ..audio import read_audio
 from ..dataset import load_manifest
 from ..errors import SssleError
+from ..executors import run_tasks
 from ..levels import dbfs, dbfs_a, lufs
 from ..paths import write_bytes
 from ..recipe import load_recipe
@@ -32,7 +35,6 @@ from .runner import (
     STATE_DIR,
     dataset_tables,
     package_versions,
-    run_parallel,
     select_sources,
     stage_contexts,
 )
@@ -70,29 +72,47 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= LEVEL_TOLERANCE_DB or (np.isinf(a) and a == b)
 
 
-def verify_levels(out: Path, split: str) -> Iterator[str]:
-    """Recompute the split's mixture levels (and, with sources, class levels) from audio."""
+def _verify_mixture(task: tuple[str, str, dict[str, Any], pd.DataFrame | None]) -> list[str]:
+    """Worker: every problem of one mixture row (its levels, and its sources if saved)."""
+    out, split, fields, sub = task
+    row = SimpleNamespace(**fields)
+    mix, sr = read_audio(Path(out) / row.audio_path)
+    problems = [
+        f"mixtures/{split}.csv: {row.mixture_id} {row.condition} {column} "
+        f"{getattr(row, column)} but {row.audio_path} reads {value:.4f}"
+        for column, value in [
+            ("mixture_dbfs", dbfs(mix)),
+            ("mixture_dbfs_a", dbfs_a(mix, sr)),
+            ("mixture_lufs", lufs(mix, sr)),
+        ]
+        if not _close(getattr(row, column), value)
+    ]
+    if sub is not None:
+        problems += list(_verify_sources(Path(out), split, row, mix, sub))
+    return problems
+
+
+def verify_levels(
+    out: Path,
+    split: str,
+    jobs: int = 1,
+    executor: Executor | None = None,
+    workers: int | None = None,
+) -> Iterator[str]:
+    """Recompute the split's mixture levels (and, with sources, class levels) from audio,
+    one task per mixture (``jobs``/``executor``/``workers`` as in generate)."""
     mixes = pd.read_csv(out / "mixtures" / f"{split}.csv")
     truth = pd.read_csv(out / "ground_truth" / f"{split}.csv")
     by_pair = {
         key: frame.set_index("class") for key, frame in truth.groupby(["mixture_id", "condition"])
     }
-    for row in mixes.itertuples(index=False):
-        mix, sr = read_audio(out / row.audio_path)
-        for column, value in [
-            ("mixture_dbfs", dbfs(mix)),
-            ("mixture_dbfs_a", dbfs_a(mix, sr)),
-            ("mixture_lufs", lufs(mix, sr)),
-        ]:
-            if not _close(getattr(row, column), value):
-                yield (
-                    f"mixtures/{split}.csv: {row.mixture_id} {row.condition} {column} "
-                    f"{getattr(row, column)} but {row.audio_path} reads {value:.4f}"
-                )
-        if "sources_dir" in mixes.columns:
-            yield from _verify_sources(
-                out, split, row, mix, by_pair[(row.mixture_id, row.condition)]
-            )
+    sources = "sources_dir" in mixes.columns
+    tasks = [
+        (str(out), split, row, by_pair[(row["mixture_id"], row["condition"])] if sources else None)
+        for row in mixes.to_dict("records")
+    ]
+    for problems in run_tasks(_verify_mixture, tasks, jobs, f"verify {split}", executor, workers):
+        yield from problems
 
 
 def _verify_sources(
@@ -129,14 +149,23 @@ def _verify_sources(
         yield f"{row.audio_path}: sources + background differ from the mixture by {err:.2e}"
 
 
-def verify_dataset(out: Path, full: bool = False) -> list[str]:
-    """Every problem found in a dataset folder (empty list: the dataset is intact)."""
+def verify_dataset(
+    out: Path,
+    full: bool = False,
+    jobs: int = 1,
+    executor: Executor | None = None,
+    workers: int | None = None,
+) -> list[str]:
+    """Every problem found in a dataset folder (empty list: the dataset is intact).
+
+    ``full``: also recompute every level from the audio, ``jobs`` processes at a time
+    or on ``executor`` (``workers``: its parallelism)."""
     out = Path(out)
     manifest = load_manifest(out)
     problems = list(verify_files(out, manifest))
     if full:
         for split in manifest["splits"]:
-            problems += list(verify_levels(out, split))
+            problems += list(verify_levels(out, split, jobs, executor, workers))
     return problems
 
 
@@ -170,8 +199,12 @@ def regenerate_dataset(
     dest: Path | None = None,
     jobs: int = 1,
     echo: Callable[[str], None] = print,
+    executor: Executor | None = None,
+    workers: int | None = None,
 ) -> list[str]:
     """Re-render a dataset from its JAMS + manifest; return every sha256 mismatch.
+
+    ``executor``/``workers``: as in :func:`~.runner.generate_dataset`.
 
     With ``dest`` the rebuilt dataset is also written there. Warns (through
     ``echo``) when package versions or source files differ from the manifest's.
@@ -206,7 +239,9 @@ def regenerate_dataset(
             (contexts[split], i, *_read_jams(out, split, i), save_sources, dest and str(dest))
             for i in range(n)
         ]
-        records[split] = list(run_parallel(_regen_task, tasks, jobs, desc=f"regenerate {split}"))
+        records[split] = list(
+            run_tasks(_regen_task, tasks, jobs, f"regenerate {split}", executor, workers)
+        )
     tables = dataset_tables(records)
     tables["recipe.toml"] = recipe.to_toml().encode("utf-8")
     rebuilt = {

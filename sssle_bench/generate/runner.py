@@ -14,18 +14,17 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from importlib.metadata import version
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm import tqdm
 
 from ..errors import SssleError
+from ..executors import run_tasks
 from ..paths import check_relative, remove_file, write_bytes
 from ..recipe import Recipe, load_recipe
 from ..sources import sonyc_backgrounds, urbansound8k
@@ -176,29 +175,6 @@ def part_path(split: str, index: int) -> str:
     return f"{STATE_DIR}/parts/{split}/{mixture_id(split, index)}.json"
 
 
-def run_parallel(fn: Callable[[Any], Any], tasks: list[Any], jobs: int, desc: str) -> Iterator[Any]:
-    """Apply ``fn`` to ``tasks`` (in a process pool when ``jobs`` > 1) with a progress bar."""
-    bar = tqdm(total=len(tasks), desc=desc, unit="mix", dynamic_ncols=True, leave=True)
-    try:
-        if jobs <= 1 or len(tasks) <= 1:
-            for task in tasks:
-                yield fn(task)
-                bar.update()
-            return
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
-            try:
-                for result in pool.map(
-                    fn, tasks, chunksize=max(1, min(8, len(tasks) // (4 * jobs)))
-                ):
-                    yield result
-                    bar.update()
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-    finally:
-        bar.close()
-
-
 def _state(recipe: Recipe, save_sources: bool) -> dict[str, Any]:
     """What ``.sssle/state.json`` holds for a dataset of ``recipe``."""
     return {"recipe_hash": recipe.hash(), "save_sources": save_sources}
@@ -302,11 +278,18 @@ def generate_dataset(
     save_sources: bool = False,
     overwrite: bool = False,
     echo: Callable[[str], None] = print,
+    executor: Executor | None = None,
+    workers: int | None = None,
 ) -> bool:
     """Generate (or resume) a dataset. Returns True when it is complete (CSVs + manifest).
 
     Every input (recipe, data home, output folder) is read and checked before
     the first write, so a refused run leaves ``out`` as it found it.
+    ``executor``: render on it instead of the process pool of ``jobs`` (any
+    ``concurrent.futures.Executor``, e.g. a Dask cluster's; its workers must see
+    ``data_home`` and ``out`` at the same paths); ``workers``: its parallelism. Each
+    task renders a few mixtures straight into ``out`` and returns their sizes; the
+    tables and manifest are built here, from the records, in index order.
     """
     if jobs < 1:
         raise SssleError(f"--jobs must be >= 1, got {jobs}")
@@ -326,7 +309,7 @@ def generate_dataset(
         todo = [i for i in range(shard.k, n, shard.n) if not (out / part_path(split, i)).is_file()]
         skipped += len(range(shard.k, n, shard.n)) - len(todo)
         tasks = [(contexts[split], i, str(out), save_sources) for i in todo]
-        for _, nbytes in run_parallel(_render_task, tasks, jobs, desc=split):
+        for _, nbytes in run_tasks(_render_task, tasks, jobs, split, executor, workers):
             rendered += 1
             written += nbytes
     complete = all(

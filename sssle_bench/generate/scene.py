@@ -11,6 +11,7 @@ so a mixture depends only on (recipe, split, index) and the source data.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -24,6 +25,11 @@ from .._compat import import_scaper
 from ..errors import SssleError
 from ..paths import check_name, inside, is_safe_name, make_dir
 from ..recipe import Dist, Recipe
+
+#: Scaper, sox and ``warnings.catch_warnings`` are not thread-safe: one render at a time
+#: per process. Parallelism comes from processes (``--jobs``, Dask workers with
+#: ``--nthreads 1``); threads of one process take turns here instead of crashing.
+SCAPER_LOCK = threading.Lock()
 
 #: What Scaper raises on unreadable source audio or a JAMS it cannot parse (besides its own
 #: ScaperError, added where Scaper is imported).
@@ -188,7 +194,7 @@ def render_scene(ctx: SplitContext, index: int) -> Scene:
             pitch_shift=ev.pitch_shift,
             time_stretch=ev.time_stretch,
         )
-    with warnings.catch_warnings():
+    with SCAPER_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _, jam, _, event_audio = sc.generate(
             disable_instantiation_warnings=True, disable_sox_warnings=True
@@ -266,7 +272,7 @@ def render_scene_from_jams(ctx: SplitContext, jams_text: str, where: str = "JAMS
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scene.jams"
         path.write_text(jams_text, encoding="utf-8")
-        with warnings.catch_warnings():
+        with SCAPER_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
                 _, jam, _, event_audio = scaper.generate_from_jams(

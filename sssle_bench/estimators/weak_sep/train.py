@@ -29,6 +29,7 @@ from .losses import (
     dataset_margin,
     magnitude_margin,
     non_silent_frames,
+    reference_masks,
 )
 from .models import CRNN, UNet, log_features, log_mel, magnitude, mel_filterbank
 
@@ -186,6 +187,39 @@ class Trainer:
         }
         terms["total"] = sum(weights[n] * v for n, v in terms.items())
         return terms
+
+
+def objective_at_reference_masks(
+    trainer: Trainer, dataset: GeneratedDataset, split: str, condition: str, n: int = 24
+) -> dict[str, float]:
+    """Mean total loss over the first ``n`` mixtures of ``condition`` at each of
+    :func:`~.losses.reference_masks` (needs a dataset with saved sources), with the
+    training split's margin of that condition: what the objective prefers."""
+    from ...audio import read_audio
+    from ...levels import to_mono
+
+    margin = training_margin(dataset, "train", condition, trainer.config)
+
+    def mag(audio: np.ndarray) -> torch.Tensor:
+        return trainer.spectra(torch.from_numpy(audio.astype(np.float32))[None])[0][0]
+
+    totals: dict[str, list[float]] = {}
+    for i, mix in enumerate(dataset.mixtures(split, (condition,))):
+        if i == n:
+            break
+        x = mag(mix.audio)
+        tracks = dataset.sources(mix)
+        path = mix.sources_dir / f"background{mix.audio_path.suffix}"
+        background = mag(to_mono(read_audio(path)[0])) if path.is_file() else torch.zeros_like(x)
+        labels = torch.tensor([float(mix.labels[c]) for c in dataset.classes])
+        sources = torch.stack(
+            [mag(tracks[c]) if c in tracks else torch.zeros_like(x) for c in dataset.classes]
+        )
+        for name, masks in reference_masks(sources, background, labels).items():
+            with torch.no_grad():
+                terms = trainer.objective(x[None], masks.clamp(0, 1)[None], labels[None], margin)
+            totals.setdefault(name, []).append(float(terms["total"]))
+    return {name: float(np.mean(v)) for name, v in totals.items()}
 
 
 def _loader(dataset, split, config, generator, shuffle, condition=None):
