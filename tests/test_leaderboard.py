@@ -77,7 +77,7 @@ def test_ranked_csv_and_markdown(board: Path):
     assert (table["ci_low"] <= table["mae_present_db"]).all()
     assert (table["mae_present_db"] <= table["ci_high"]).all()
     assert table.loc[2, "supervision"] == "oracle"
-    assert "| ref | Close <b>one</b> | oracle |" in (board / "leaderboard.md").read_text()
+    assert "| ref | - | Close <b>one</b> | oracle |" in (board / "leaderboard.md").read_text()
     assert sorted(p.name for p in (board / "plots").iterdir()) == [
         "class_heatmap.png",
         "mae_by_condition.png",

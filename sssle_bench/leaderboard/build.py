@@ -8,12 +8,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import SssleError
-from ..metrics import ScoreSettings, truth_column
+from ..metrics import ScoreSettings, pair_stats, truth_column
 from ..paths import make_dir, remove_file, write_bytes, write_text
 from ..scoring import score_document, truth_identity, write_json
+from ..significance import adjusted_matrix, pairwise_table, per_mixture, rank_groups
 from ..submission import Validation, read_meta, validate_file
 from . import html, plots
 from .tables import method_name, ranked_table, to_markdown
@@ -105,15 +107,35 @@ def _check_out(out: Path, truth_dir: Path) -> None:
         raise SssleError(f"--out {out} is a file, not a folder")
 
 
-def present_pairs(result: Validation, truth: pd.DataFrame, weighting: str) -> pd.DataFrame:
-    """True and predicted level (dB) of every present (mixture, condition, class)."""
+def present_pairs(result: Validation, truth: pd.DataFrame, settings: ScoreSettings) -> pd.DataFrame:
+    """Mixture, true and predicted level (dB) and the scored absolute error (levels
+    floored as the scorer does) of every present (mixture, condition, class)."""
     present = truth["present"].to_numpy().astype(bool)
+    true_db = truth[truth_column(settings.weighting)].to_numpy(float)
+    pred_db = result.predictions["level_db"].to_numpy(float)
+    stats = pair_stats(true_db, pred_db, present, settings)
     return pd.DataFrame(
         {
-            "true_db": truth[truth_column(weighting)].to_numpy(float)[present],
-            "pred_db": result.predictions["level_db"].to_numpy(float)[present],
+            "mixture_id": truth["mixture_id"].to_numpy()[present],
+            "true_db": true_db[present],
+            "pred_db": pred_db[present],
+            "abs_err_db": stats[present, 1].astype(float),
         }
     )
+
+
+def pairwise(
+    ordered: list[str], pairs: dict[str, pd.DataFrame], settings: ScoreSettings
+) -> pd.DataFrame:
+    """Every pair of methods compared on the same mixtures (see :mod:`..significance`)."""
+    first = pairs[ordered[0]]
+    mixtures = sorted(set(first["mixture_id"]))
+    per = [
+        per_mixture(pairs[n]["mixture_id"].to_numpy(), pairs[n]["abs_err_db"].to_numpy(), mixtures)
+        for n in ordered
+    ]
+    sums = np.stack([s for s, _ in per])
+    return pairwise_table(ordered, sums, per[0][1], settings.bootstrap, settings.seed)
 
 
 def build_leaderboard(
@@ -145,7 +167,7 @@ def build_leaderboard(
             doc = score_document(folder / PREDICTIONS, result, truth, identity, settings)
         doc["method"] = meta or doc.get("method", {})
         docs[name] = doc
-        pairs[name] = present_pairs(result, truth, settings.weighting)
+        pairs[name] = present_pairs(result, truth, settings)
     make_dir(out, "plots")
     make_dir(out, "scores")
     keep = {f"{_slug(name)}.json" for name in docs}
@@ -156,7 +178,16 @@ def build_leaderboard(
         write_json(doc, out / "scores" / f"{_slug(name)}.json")
     table = ranked_table(docs)
     ordered = {name: docs[name] for name in table["method"]}
+    tests = pairwise(list(ordered), pairs, settings)
+    ranked = [m for m, r in zip(table["method"], table["rank"], strict=True) if not pd.isna(r)]
+    groups = dict(
+        zip(ranked, rank_groups(ranked, adjusted_matrix(list(ordered), tests)), strict=True)
+    )
+    table.insert(
+        1, "rank_group", pd.array([groups.get(m, pd.NA) for m in table["method"]], dtype="Int64")
+    )
     write_text(out, "leaderboard.csv", table.to_csv(index=False, float_format="%.4f"))
+    write_text(out, "pairwise.csv", tests.to_csv(index=False, float_format="%.6g"))
     title = f"SSSLE leaderboard: {identity['recipe']} ({split})"
     write_text(out, "leaderboard.md", to_markdown(table, title))
     images = {
@@ -173,7 +204,7 @@ def build_leaderboard(
         f"Dataset {identity['recipe']} (recipe hash {identity['recipe_hash'][:12]}), "
         f"split {split}, weighting {settings.weighting}, {settings.bootstrap} bootstrap resamples."
     )
-    page = html.render_page(table, ordered, images, title, subtitle)
+    page = html.render_page(table, ordered, images, title, subtitle, tests)
     write_text(out, "index.html", page)
     return table
 

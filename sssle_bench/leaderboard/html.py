@@ -15,7 +15,8 @@ table{border-collapse:collapse;margin:0.5em 0 1.5em;font-variant-numeric:tabular
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap}
 th{background:#f0f0f0;cursor:pointer;user-select:none}
 th.group{background:#e4ecf7;cursor:default;text-align:center}
-td.text{text-align:left}td.cond{background:#f7faff}
+td.text{text-align:left}td.cond{background:#f7faff}td.sig{background:#fde8e8}
+td.tie{color:#888}
 th.sorted-asc::after{content:" \\25B2"}th.sorted-desc::after{content:" \\25BC"}
 img{max-width:100%;border:1px solid #eee;margin:0.5em 0}.meta{font-size:0.9em;color:#555}
 .note{font-size:0.9em;color:#555}
@@ -53,6 +54,11 @@ PLOT_TITLES = {
 #: Page columns: (table column, header, tooltip); condition columns follow them.
 COLUMNS = (
     ("rank", "#", "rank among the methods that do not read the true labels"),
+    (
+        "rank_group",
+        "group",
+        "methods of one group are statistically tied with its best (Holm-adjusted p >= 0.05)",
+    ),
     ("short_name", "method", "the method's short name (meta.toml short_name); full name on hover"),
     ("supervision", "supervision", "none | weak | strong | oracle"),
     ("mae_present_db", "MAE", "mean absolute level error over present sources (dB)"),
@@ -89,6 +95,9 @@ def _row(row: pd.Series, conditions: list[str]) -> str:
         '<td data-value="">ref</td>'
         if _missing(row["rank"])
         else f'<td data-value="{int(row["rank"])}">{int(row["rank"])}</td>',
+        '<td data-value="">-</td>'
+        if _missing(row["rank_group"])
+        else f'<td data-value="{int(row["rank_group"])}">{int(row["rank_group"])}</td>',
         _text(row["short_name"] or row["method"], title=row["method"]),
         _text(row["supervision"]),
         _number(row["mae_present_db"]),
@@ -139,6 +148,29 @@ def _value_html(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _pairwise(names: list[str], tests: pd.DataFrame, short: dict[str, str]) -> str:
+    """The matrix of pairwise differences: row minus column MAE (dB) with its 95% interval
+    and Holm-adjusted p-value; significant cells (p < 0.05) shaded."""
+    cell: dict[tuple[str, str], str] = {}
+    for t in tests.itertuples(index=False):
+        for a, b, sign in ((t.method_a, t.method_b, 1.0), (t.method_b, t.method_a, -1.0)):
+            lo, hi = (t.ci_low, t.ci_high) if sign > 0 else (-t.ci_high, -t.ci_low)
+            ci = "" if _missing(lo) else f"<br>[{lo:+.2f}, {hi:+.2f}]"
+            cls = "sig" if t.p_holm < 0.05 else "tie"
+            cell[a, b] = (
+                f'<td class="{cls}" title="p = {t.p_value:.3g}, Holm {t.p_holm:.3g}">'
+                f"{sign * t.diff_mae_db:+.2f}{ci}<br>p={t.p_holm:.3g}</td>"
+            )
+    head = "".join(f'<th title="{html.escape(n)}">{html.escape(short[n])}</th>' for n in names)
+    rows = "".join(
+        f'<tr><th title="{html.escape(a)}">{html.escape(short[a])}</th>'
+        + "".join(cell.get((a, b), "<td>-</td>") for b in names)
+        + "</tr>"
+        for a in names
+    )
+    return f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -149,8 +181,10 @@ def render_page(
     images: dict[str, bytes],
     title: str,
     subtitle: str,
+    tests: pd.DataFrame | None = None,
 ) -> str:
-    """The whole page as one HTML string (no external resources)."""
+    """The whole page as one HTML string (no external resources); ``tests``: the pairwise
+    comparisons (:func:`sssle_bench.significance.pairwise_table`)."""
     conditions = [
         c[len(CONDITION_PREFIX) :] for c in table.columns if c.startswith(CONDITION_PREFIX)
     ]
@@ -172,6 +206,19 @@ def render_page(
         )
         fields = fields or "<li>no meta.toml</li>"
         meta_items.append(f"<h3>{html.escape(name)}</h3><ul class='meta'>{fields}</ul>")
+    short = {
+        m: (s if isinstance(s, str) and s else m)
+        for m, s in zip(table["method"], table["short_name"], strict=True)
+    }
+    comparisons = (
+        '<h2>Which differences are real</h2><p class="note">Row minus column MAE over '
+        "present sources (dB), its 95% paired bootstrap interval over mixtures, and the "
+        "Holm-adjusted p-value of a paired sign-flip permutation test on per-mixture MAE. "
+        "Shaded: significant at 0.05; grey: statistically tied.</p>"
+        f'<div style="overflow-x:auto">{_pairwise(list(table["method"]), tests, short)}</div>'
+        if tests is not None and len(tests)
+        else ""
+    )
     plots = "\n".join(
         f"<h3>{html.escape(PLOT_TITLES.get(key, key))}</h3>"
         f'<img alt="{html.escape(key)}" src="data:image/png;base64,{_b64(png)}">'
@@ -187,6 +234,7 @@ def render_page(
 better. Click a column header to sort; hover a header or a method for its full name.</p>
 <div style="overflow-x:auto">{_table(ranked, conditions, "leaderboard")}</div>
 <div style="overflow-x:auto">{references}</div>
+{comparisons}
 <h2>Plots</h2>
 {plots}
 <h2>Methods</h2>

@@ -59,6 +59,8 @@ def ranked_table(docs: dict[str, dict[str, Any]]) -> pd.DataFrame:
 def _md_cell(column: str, value: Any) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
         return "ref" if column == "rank" else "-"
+    if column == "rank_group":
+        return str(int(value))
     if isinstance(value, float):
         return f"{value:.3f}" if column == "f1" else f"{value:.2f}"
     return str(value)
@@ -75,5 +77,7 @@ def to_markdown(table: pd.DataFrame, title: str) -> str:
         "Ranked by `mae_present_db` (mean absolute level error over present sources, dB);",
         "`ci_low`/`ci_high`: 95% bootstrap interval over mixtures (`-` without bootstrap).",
         "`ref`: an oracle method (it reads the true labels), shown as a reference, not ranked.",
+        "`rank_group`: methods of one group are statistically tied with the group's best",
+        "(paired sign-flip test on per-mixture MAE, Holm-adjusted p >= 0.05; `pairwise.csv`).",
     ]
     return "\n".join(lines) + "\n"
