@@ -8,6 +8,9 @@ every level in the benchmark, ground truth and predictions alike).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
+
 import numpy as np
 
 from .errors import SssleError
@@ -114,17 +117,87 @@ def dbfs_a(x: np.ndarray, sr: int) -> float:
         A-weighted level in dBFS; ``-inf`` for silence.
     """
     x = to_mono(x)
-    n = x.size
-    if n == 0:
+    if x.size == 0:
         return float("-inf")
-    spectrum = np.fft.rfft(x)
-    weights = a_weighting_gain(np.fft.rfftfreq(n, d=1.0 / sr)) ** 2
-    bin_power = np.abs(spectrum) ** 2 * weights
+    return _a_level(_a_spectrum(x, sr), x.size)
+
+
+@lru_cache(maxsize=16)
+def _a_gain(n: int, sr: int) -> np.ndarray:
+    """A-weighting amplitude gain of the ``n``-point real FFT's bins at ``sr`` Hz (read-only:
+    computed once per clip length and rate)."""
+    gain = a_weighting_gain(np.fft.rfftfreq(n, d=1.0 / sr))
+    gain.flags.writeable = False
+    return gain
+
+
+def _a_spectrum(x: np.ndarray, sr: int) -> np.ndarray:
+    """The clip's real FFT times the A-weighting amplitude gain (mono ``x``)."""
+    return np.fft.rfft(x) * _a_gain(x.size, sr)
+
+
+def _a_level(weighted: np.ndarray, n: int) -> float:
+    """dBFS of an A-weighted one-sided spectrum of ``n`` samples (Parseval)."""
+    bin_power = np.abs(weighted) ** 2
     # One-sided spectrum: every bin but DC (and Nyquist for even n) counts twice.
     energy = bin_power[0] + 2.0 * bin_power[1:].sum()
     if n % 2 == 0:
         energy -= bin_power[-1]
     return float(power_to_db(energy / n**2))
+
+
+#: IEC 61672-1 "Fast" time weighting: exponential averaging time constant, s.
+FAST_TAU_S = 0.125
+
+
+@dataclass(frozen=True)
+class TimeLevels:
+    """Time-resolved A-weighted descriptors of one track (dB re full scale).
+
+    ``laeq_db``: LAeq of each consecutive interval (the last may be shorter);
+    ``-inf`` where the track is digital silence throughout the interval.
+    ``lafmax_db``: maximum of the A-weighted, Fast time-weighted level.
+    ``dbfs_a``: the whole clip's A-weighted level (as :func:`dbfs_a`).
+    """
+
+    dbfs_a: float
+    lafmax_db: float
+    laeq_db: np.ndarray
+
+
+def interval_bounds(n: int, sr: int, interval_s: float) -> list[tuple[int, int]]:
+    """Sample ranges ``[start, stop)`` of consecutive ``interval_s`` intervals of ``n``
+    samples at ``sr`` Hz; the last one may be shorter."""
+    step = max(1, int(round(interval_s * sr)))
+    return [(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+def fast_weighted_max_db(weighted: np.ndarray, sr: int) -> float:
+    """Maximum in dB of ``weighted**2`` through the Fast exponential time weighting:
+    ``y[n] = y[n-1] + (x[n]**2 - y[n-1]) * (1 - exp(-1 / (0.125 * sr)))``, ``y[-1] = 0``."""
+    from scipy.signal import lfilter
+
+    if weighted.size == 0:
+        return float("-inf")
+    alpha = 1.0 - np.exp(-1.0 / (FAST_TAU_S * sr))
+    y = lfilter([alpha], [1.0, alpha - 1.0], weighted * weighted)
+    return float(power_to_db(max(float(y.max()), 0.0)))
+
+
+def time_levels(x: np.ndarray, sr: int, interval_s: float) -> TimeLevels:
+    """LAeq per interval, LAFmax and dBFS(A) of a clip, with the exact A-weighting of
+    :func:`dbfs_a` (the weighted signal is the inverse FFT of its weighted spectrum)."""
+    x = to_mono(x)
+    n = x.size
+    if n == 0:
+        return TimeLevels(float("-inf"), float("-inf"), np.array([]))
+    spectrum = _a_spectrum(x, sr)
+    weighted = np.fft.irfft(spectrum, n)
+    bounds = interval_bounds(n, sr, interval_s)
+    power = np.array([np.mean(weighted[a:b] ** 2) for a, b in bounds])
+    silent = np.array([not np.any(x[a:b]) for a, b in bounds])
+    laeq = np.where(silent, -np.inf, power_to_db(np.maximum(power, 0.0)))
+    return TimeLevels(_a_level(spectrum, n), fast_weighted_max_db(weighted, sr), laeq)
 
 
 def lufs(x: np.ndarray, sr: int) -> float:

@@ -37,6 +37,7 @@ _TOP_KEYS = {
     "seed",
     "sample_rate",
     "duration_s",
+    "interval_s",
     "classes",
     "salience",
     "audio_format",
@@ -105,6 +106,8 @@ class Recipe:
     splits: tuple[SplitSpec, ...]
     events: EventSpec
     conditions: tuple[Condition, ...]
+    #: Length (s) of the consecutive intervals of the time-resolved ground truth (LAeq).
+    interval_s: float = 1.0
 
     def split(self, name: str) -> SplitSpec:
         """The split called ``name``."""
@@ -122,6 +125,7 @@ class Recipe:
             "seed": self.seed,
             "sample_rate": self.sample_rate,
             "duration_s": self.duration_s,
+            "interval_s": self.interval_s,
             "classes": list(self.classes),
             "salience": list(self.salience),
             "audio_format": self.audio_format,
@@ -202,6 +206,7 @@ def parse_recipe(raw: dict[str, Any], source: str = "recipe") -> Recipe:
         splits=_parse_splits(raw.get("splits"), problems),
         events=_parse_events(raw.get("events"), problems),
         conditions=_parse_conditions(raw.get("conditions"), problems),
+        interval_s=float(get.positive("interval_s", (int, float), 1.0) or 1.0),
     )
     if len(problems) == 1:
         raise SssleError(f"{source}: invalid recipe: {problems[0]}")
@@ -229,8 +234,8 @@ class _Getter:
             return None
         return v
 
-    def positive(self, key: str, kind: type | tuple[type, ...]) -> Any:
-        v = self.value(key, kind)
+    def positive(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        v = self.value(key, kind, default)
         if v is not None and not (0 < v < math.inf):
             self.problems.append(f"{self.prefix}{key}: must be > 0 and finite, got {v}")
         return v

@@ -106,3 +106,37 @@ def test_lufs_short_clip_raises_and_silence_is_minus_inf():
     with pytest.raises(SssleError, match="at least 0.4 s"):
         lufs(np.ones(100), 16000)
     assert lufs(np.zeros(16000), 16000) == float("-inf")
+
+
+def test_fast_weighting_and_interval_laeq_on_hand_made_signals():
+    from sssle_bench.levels import interval_bounds, time_levels
+
+    sr = 16000
+    t = np.arange(2 * sr) / sr
+    sine = np.sin(2 * np.pi * 1000 * t)  # A-weighting gain 1 at 1 kHz
+    lv = time_levels(sine, sr, 0.5)
+    assert lv.dbfs_a == pytest.approx(-3.0103, abs=1e-3)
+    assert lv.laeq_db == pytest.approx([-3.0103] * 4, abs=1e-3)
+    # Fast weighting settles to the mean square, plus a ripple at twice the frequency
+    assert lv.lafmax_db == pytest.approx(-3.0103, abs=0.05)
+    # A 1 kHz burst of one time constant (125 ms) reaches 1 - 1/e of its mean square
+    burst = np.where(t < 0.125, sine, 0.0)
+    expected = 10 * np.log10(0.5 * (1 - np.exp(-1)))
+    assert time_levels(burst, sr, 1.0).lafmax_db == pytest.approx(expected, abs=0.05)
+    # silence in an interval is -inf there, not a number
+    assert np.isneginf(time_levels(burst, sr, 1.0).laeq_db[1])
+    # intervals: consecutive, the last one shorter
+    assert interval_bounds(10, 4, 1.0) == [(0, 4), (4, 8), (8, 10)]
+
+
+def test_fast_weighting_is_the_stated_recursion():
+    from sssle_bench.levels import fast_weighted_max_db
+
+    sr = 1000
+    x = np.random.default_rng(0).normal(0, 0.1, 500)
+    alpha = 1 - np.exp(-1 / (0.125 * sr))
+    y, peak = 0.0, 0.0
+    for v in x:
+        y = y + (v * v - y) * alpha
+        peak = max(peak, y)
+    assert fast_weighted_max_db(x, sr) == pytest.approx(10 * np.log10(peak), abs=1e-9)

@@ -26,7 +26,7 @@ from ..audio import read_audio
 from ..dataset import load_manifest
 from ..errors import SssleError
 from ..executors import run_tasks
-from ..levels import dbfs, dbfs_a, lufs
+from ..levels import TimeLevels, dbfs, lufs, time_levels, to_mono
 from ..paths import write_bytes
 from ..recipe import load_recipe
 from .render import render_mixture, sha256
@@ -72,23 +72,44 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= LEVEL_TOLERANCE_DB or (np.isinf(a) and a == b)
 
 
-def _verify_mixture(task: tuple[str, str, dict[str, Any], pd.DataFrame | None]) -> list[str]:
-    """Worker: every problem of one mixture row (its levels, and its sources if saved)."""
-    out, split, fields, sub = task
+def _verify_intervals(
+    split: str, row: Any, source: str, levels: TimeLevels, intervals: pd.DataFrame, where: str
+) -> list[str]:
+    """A source's interval LAeq in ``{split}_intervals.csv`` against its recomputed values."""
+    problems = []
+    for i, value in enumerate(levels.laeq_db):
+        stated = intervals.loc[(source, i), "laeq_db"] if (source, i) in intervals.index else None
+        value = np.nan if np.isinf(value) else float(value)
+        if stated is None or not _close(stated, value):
+            problems.append(
+                f"ground_truth/{split}_intervals.csv: {row.mixture_id} {row.condition} {source} "
+                f"interval {i} laeq_db {stated} but {where} reads {value:.4f}"
+            )
+    return problems
+
+
+def _verify_mixture(
+    task: tuple[str, str, dict[str, Any], pd.DataFrame | None, pd.DataFrame, float],
+) -> list[str]:
+    """Worker: every problem of one mixture row: its levels and interval LAeq, and, if its
+    sources are saved, every class's levels, Fast maximum, energy share and intervals."""
+    out, split, fields, sub, intervals, interval_s = task
     row = SimpleNamespace(**fields)
     mix, sr = read_audio(Path(out) / row.audio_path)
+    levels = time_levels(mix, sr, interval_s)
     problems = [
         f"mixtures/{split}.csv: {row.mixture_id} {row.condition} {column} "
         f"{getattr(row, column)} but {row.audio_path} reads {value:.4f}"
         for column, value in [
             ("mixture_dbfs", dbfs(mix)),
-            ("mixture_dbfs_a", dbfs_a(mix, sr)),
+            ("mixture_dbfs_a", levels.dbfs_a),
             ("mixture_lufs", lufs(mix, sr)),
         ]
         if not _close(getattr(row, column), value)
     ]
+    problems += _verify_intervals(split, row, "mixture", levels, intervals, row.audio_path)
     if sub is not None:
-        problems += list(_verify_sources(Path(out), split, row, mix, sub))
+        problems += list(_verify_sources(Path(out), split, row, mix, sub, intervals, interval_s))
     return problems
 
 
@@ -99,29 +120,46 @@ def verify_levels(
     executor: Executor | None = None,
     workers: int | None = None,
 ) -> Iterator[str]:
-    """Recompute the split's mixture levels (and, with sources, class levels) from audio,
-    one task per mixture (``jobs``/``executor``/``workers`` as in generate)."""
+    """Recompute the split's mixture levels and interval LAeq (and, with sources, every
+    class's descriptors) from audio, one task per mixture (``jobs``/``executor``/``workers``
+    as in generate)."""
+    recipe = load_recipe(out / "recipe.toml")
     mixes = pd.read_csv(out / "mixtures" / f"{split}.csv")
     truth = pd.read_csv(out / "ground_truth" / f"{split}.csv")
     by_pair = {
         key: frame.set_index("class") for key, frame in truth.groupby(["mixture_id", "condition"])
     }
+    spans = pd.read_csv(out / "ground_truth" / f"{split}_intervals.csv")
+    span_pairs = {
+        key: frame.set_index(["class", "interval"])
+        for key, frame in spans.groupby(["mixture_id", "condition"])
+    }
+    empty = spans.iloc[:0].set_index(["class", "interval"])
     sources = "sources_dir" in mixes.columns
-    tasks = [
-        (str(out), split, row, by_pair[(row["mixture_id"], row["condition"])] if sources else None)
-        for row in mixes.to_dict("records")
-    ]
+    tasks = []
+    for row in mixes.to_dict("records"):
+        key = (row["mixture_id"], row["condition"])
+        sub = by_pair[key] if sources else None
+        tasks.append((str(out), split, row, sub, span_pairs.get(key, empty), recipe.interval_s))
     for problems in run_tasks(_verify_mixture, tasks, jobs, f"verify {split}", executor, workers):
         yield from problems
 
 
 def _verify_sources(
-    out: Path, split: str, row: Any, mix: np.ndarray, sub: pd.DataFrame
+    out: Path,
+    split: str,
+    row: Any,
+    mix: np.ndarray,
+    sub: pd.DataFrame,
+    intervals: pd.DataFrame,
+    interval_s: float,
 ) -> Iterator[str]:
-    """Class levels and presence from the isolated tracks; tracks + background == mixture."""
+    """Class levels, Fast maxima, energy shares, interval LAeq and presence from the
+    isolated tracks; tracks + background == mixture."""
     folder = out / row.sources_dir
     total = np.zeros_like(mix)
     ext = Path(row.audio_path).suffix
+    mix_energy = float(np.sum(to_mono(mix) ** 2))
     for label, t in sub.iterrows():
         path = folder / f"{label}{ext}"
         if bool(t["present"]) != path.is_file():
@@ -135,18 +173,44 @@ def _verify_sources(
             continue
         x, sr = read_audio(path)
         total += x
-        for column, value in [("level_dbfs", dbfs(x)), ("level_dbfs_a", dbfs_a(x, sr))]:
-            if not _close(t[column], value):
+        levels = time_levels(x, sr, interval_s)
+        share = float(np.sum(to_mono(x) ** 2)) / mix_energy if mix_energy > 0 else np.nan
+        for column, value, close in [
+            ("level_dbfs", dbfs(x), _close),
+            ("level_dbfs_a", levels.dbfs_a, _close),
+            ("lafmax_db", levels.lafmax_db, _close),
+            ("energy_share", share, _close_share),
+        ]:
+            if not close(t[column], value):
                 yield (
                     f"ground_truth/{split}.csv: {row.mixture_id} {row.condition} {label} "
-                    f"{column} {t[column]} but {path.relative_to(out)} reads {value:.4f}"
+                    f"{column} {t[column]} but {path.relative_to(out)} reads {value:.6f}"
                 )
+        yield from _verify_intervals(
+            split, row, label, levels, intervals, str(path.relative_to(out))
+        )
     bg = folder / f"background{ext}"
     if bg.is_file():
-        total += read_audio(bg)[0]
+        x, sr = read_audio(bg)
+        total += x
+        yield from _verify_intervals(
+            split,
+            row,
+            "background",
+            time_levels(x, sr, interval_s),
+            intervals,
+            str(bg.relative_to(out)),
+        )
     err = float(np.max(np.abs(total - mix)))
     if err > SUM_TOLERANCE:
         yield f"{row.audio_path}: sources + background differ from the mixture by {err:.2e}"
+
+
+def _close_share(a: float, b: float) -> bool:
+    """Energy shares agree to the CSV's 6 decimals (and relatively, for tiny shares)."""
+    if pd.isna(a) or pd.isna(b):
+        return pd.isna(a) and pd.isna(b)
+    return abs(a - b) <= 2e-6 + 1e-3 * abs(b)
 
 
 def verify_dataset(

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..audio import encode, read_audio, resample
-from ..levels import dbfs, dbfs_a, lufs, to_mono
+from ..levels import TimeLevels, dbfs, dbfs_a, interval_bounds, lufs, time_levels, to_mono
 from .mix import class_tracks, fit_length, mix_condition
 from .scene import Scene, SplitContext, mixture_id
 
@@ -43,34 +44,77 @@ def _level(x: np.ndarray, sr: int) -> tuple[float, float]:
     return dbfs(x), dbfs_a(x, sr)
 
 
+@dataclass(frozen=True)
+class TrackLevels:
+    """Every ground-truth level of one decoded track: dBFS and the A-weighted descriptors."""
+
+    dbfs: float
+    a: TimeLevels
+
+
+def _track_levels(x: np.ndarray, sr: int, interval_s: float) -> TrackLevels:
+    return TrackLevels(dbfs(x), time_levels(x, sr, interval_s))
+
+
 def _truth_rows(
     keys: dict[str, str],
     classes: tuple[str, ...],
     counts: dict[str, int],
-    levels: dict[str, tuple[float, float]],
+    levels: dict[str, TrackLevels],
+    mixture_dbfs: float,
 ) -> list[dict[str, Any]]:
-    """Ground-truth rows of one (mixture, condition): every class, empty levels when absent."""
-    return [
-        {
-            **keys,
-            "class": label,
-            "present": int(label in levels),
-            "n_events": counts[label],
-            "level_dbfs": levels[label][0] if label in levels else None,
-            "level_dbfs_a": levels[label][1] if label in levels else None,
-        }
-        for label in classes
-    ]
+    """Ground-truth rows of one (mixture, condition): every class, empty levels when absent.
+    ``energy_share``: the class track's energy over the mixture's."""
+    rows = []
+    for label in classes:
+        lv = levels.get(label)
+        rows.append(
+            {
+                **keys,
+                "class": label,
+                "present": int(lv is not None),
+                "n_events": counts[label],
+                "level_dbfs": None if lv is None else lv.dbfs,
+                "level_dbfs_a": None if lv is None else lv.a.dbfs_a,
+                "lafmax_db": None if lv is None else lv.a.lafmax_db,
+                "energy_share": None if lv is None else 10 ** ((lv.dbfs - mixture_dbfs) / 10),
+            }
+        )
+    return rows
+
+
+def _interval_rows(
+    keys: dict[str, str],
+    sources: dict[str, TimeLevels | None],
+    bounds: list[tuple[int, int]],
+    sr: int,
+) -> list[dict[str, Any]]:
+    """One row per (source, interval); ``laeq_db`` empty where the source is silent."""
+    rows = []
+    for source, lv in sources.items():
+        for i, (a, b) in enumerate(bounds):
+            value = None if lv is None else float(lv.laeq_db[i])
+            rows.append(
+                {
+                    **keys,
+                    "class": source,
+                    "interval": i,
+                    "t_start_s": a / sr,
+                    "t_end_s": b / sr,
+                    "laeq_db": None if value is None or np.isinf(value) else value,
+                }
+            )
+    return rows
 
 
 def _encode_tracks(
-    tracks: dict[str, np.ndarray], sr: int, fmt: str, subtype: str
-) -> dict[str, tuple[bytes, tuple[float, float]]]:
-    """Each class track's file bytes and (dBFS, dBFS(A)) of its decoded samples, by class."""
+    tracks: dict[str, np.ndarray], sr: int, fmt: str, subtype: str, interval_s: float
+) -> dict[str, tuple[bytes, TrackLevels]]:
+    """Each class track's file bytes and the levels of its decoded samples, by class."""
     out = {}
     for label, track in sorted(tracks.items()):
         data, decoded = encode(track, sr, fmt, subtype)
-        out[label] = (data, _level(decoded, sr))
+        out[label] = (data, _track_levels(decoded, sr, interval_s))
     return out
 
 
@@ -118,9 +162,10 @@ def render_mixture(
         files[rel] = sha256(data)
         sink(rel, data)
 
-    gt_rows, mix_rows = [], []
+    gt_rows, mix_rows, interval_rows = [], [], []
+    bounds = interval_bounds(n, sr, recipe.interval_s)
     # Conditions without protection share identical class tracks: encode and measure once.
-    encoded_tracks: dict[float, dict[str, tuple[bytes, tuple[float, float]]]] = {}
+    encoded_tracks: dict[float, dict[str, tuple[bytes, TrackLevels]]] = {}
     for cond in recipe.conditions:
         gain = 0.0 if cond.lufs is None else cond.lufs - raw_lufs
         cm = mix_condition(cond, tracks, segment, gain)
@@ -129,21 +174,30 @@ def render_mixture(
         put(audio_rel, data)
         src_dir = f"sources/{split}/{cond.id}/{mid}"
         if cm.gain_db not in encoded_tracks:
-            encoded_tracks[cm.gain_db] = _encode_tracks(cm.tracks, sr, fmt, subtype)
+            encoded_tracks[cm.gain_db] = _encode_tracks(
+                cm.tracks, sr, fmt, subtype, recipe.interval_s
+            )
         levels = {}
         for label, (data, level) in encoded_tracks[cm.gain_db].items():
             levels[label] = level
             if save_sources:
                 put(f"{src_dir}/{label}{ext}", data)
-        bg_lufs = None
+        bg_lufs, bg_levels = None, None
         if cm.background is not None:
             data, decoded = encode(cm.background, sr, fmt, subtype)
             bg_lufs = lufs(decoded, sr)
+            bg_levels = time_levels(decoded, sr, recipe.interval_s)
             if save_sources:
                 put(f"{src_dir}/background{ext}", data)
         keys = {"mixture_id": mid, "split": split, "condition": cond.id}
-        gt_rows += _truth_rows(keys, recipe.classes, counts, levels)
-        d, a = _level(mixture, sr)
+        mix_levels = _track_levels(mixture, sr, recipe.interval_s)
+        d, a = mix_levels.dbfs, mix_levels.a.dbfs_a
+        gt_rows += _truth_rows(keys, recipe.classes, counts, levels, d)
+        per_source: dict[str, TimeLevels | None] = {
+            c: levels[c].a if c in levels else None for c in recipe.classes
+        }
+        per_source |= {"background": bg_levels, "mixture": mix_levels.a}
+        interval_rows += _interval_rows(keys, per_source, bounds, sr)
         row = {
             **keys,
             "audio_path": audio_rel,
@@ -166,5 +220,6 @@ def render_mixture(
         "ground_truth": gt_rows,
         "mixtures": mix_rows,
         "events": _events(ctx, scene, mid),
+        "intervals": interval_rows,
         "files": files,
     }

@@ -347,13 +347,20 @@ def read_records(out: Path, sizes: dict[str, int]) -> dict[str, list[dict[str, A
 
 
 def dataset_tables(records: dict[str, list[dict[str, Any]]]) -> dict[str, bytes]:
-    """The CSV files of a dataset (``ground_truth/``, ``mixtures/``, ``events/``) as bytes."""
+    """The CSV files of a dataset (``ground_truth/``, ``mixtures/``, ``events/``; the
+    time-resolved ground truth as ``ground_truth/{split}_intervals.csv``) as bytes."""
     tables = {}
+    where = {
+        "ground_truth": "ground_truth/{}.csv",
+        "mixtures": "mixtures/{}.csv",
+        "events": "events/{}.csv",
+        "intervals": "ground_truth/{}_intervals.csv",
+    }
     for split, recs in records.items():
-        for kind in ("ground_truth", "mixtures", "events"):
+        for kind, pattern in where.items():
             frame = pd.DataFrame([row for rec in recs for row in rec[kind]])
             text = frame.to_csv(index=False, float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
-            tables[f"{kind}/{split}.csv"] = text.encode("utf-8")
+            tables[pattern.format(split)] = text.encode("utf-8")
     return tables
 
 

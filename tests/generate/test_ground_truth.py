@@ -16,7 +16,11 @@ CONDITION_LUFS = {"bg-50": -50.0, "bg-20": -20.0, "bg0": 0.0}
 
 
 def tables(ds: Path, kind: str) -> pd.DataFrame:
-    return pd.concat(pd.read_csv(p) for p in sorted((ds / kind).glob("*.csv")))
+    """Every split's CSV of ``kind`` (``intervals``: ``ground_truth/*_intervals.csv``)."""
+    if kind == "intervals":
+        return pd.concat(pd.read_csv(p) for p in sorted(ds.glob("ground_truth/*_intervals.csv")))
+    files = sorted(p for p in (ds / kind).glob("*.csv") if not p.stem.endswith("_intervals"))
+    return pd.concat(pd.read_csv(p) for p in files)
 
 
 def test_levels_recomputed_from_written_sources_match(toy_dataset: Path):
@@ -101,3 +105,73 @@ def test_short_events_are_rendered_with_finite_levels(toy_dataset: Path):
     truth = tables(toy_dataset, "ground_truth")
     per_mix = truth[truth["condition"] == "none"].groupby("mixture_id")["n_events"].sum()
     assert per_mix.to_dict() == events.groupby("mixture_id").size().to_dict()
+
+
+def test_time_resolved_descriptors_recomputed_from_written_audio(toy_dataset: Path):
+    """Interval LAeq of classes, background and mixture; LAFmax and energy share."""
+    from sssle_bench.levels import time_levels
+
+    truth = tables(toy_dataset, "ground_truth").set_index(["mixture_id", "condition", "class"])
+    spans = tables(toy_dataset, "intervals")
+    mixes = tables(toy_dataset, "mixtures").set_index(["mixture_id", "condition"])
+    # one row per (mixture, condition, source, interval): 5 classes + background + mixture, 4 s
+    assert len(spans) == 9 * 4 * 7 * 4
+    assert sorted(spans["class"].unique()) == sorted(
+        ["background", "car_horn", "dog_bark", "gun_shot", "jackhammer", "mixture", "siren"]
+    )
+    checked = 0
+    for (mid, cond), group in spans.groupby(["mixture_id", "condition"]):
+        row = mixes.loc[(mid, cond)]
+        mix, sr = read_audio(toy_dataset / row["audio_path"])
+        mix_energy = float(np.sum(mix**2))
+        for source, rows in group.groupby("class"):
+            path = (
+                toy_dataset / row["audio_path"]
+                if source == "mixture"
+                else toy_dataset / row["sources_dir"] / f"{source}.wav"
+            )
+            if not path.exists():  # an absent class, or no background: silent throughout
+                assert rows["laeq_db"].isna().all()
+                continue
+            x, _ = read_audio(path)
+            lv = time_levels(x, sr, 1.0)
+            assert rows["t_start_s"].tolist() == [0.0, 1.0, 2.0, 3.0]
+            expected = [np.nan if np.isinf(v) else v for v in lv.laeq_db]
+            assert rows["laeq_db"].to_numpy() == pytest.approx(expected, abs=1e-5, nan_ok=True)
+            if source in ("mixture", "background"):
+                continue
+            t = truth.loc[(mid, cond, source)]
+            assert t["lafmax_db"] == pytest.approx(lv.lafmax_db, abs=1e-5)
+            assert t["lafmax_db"] >= t["level_dbfs_a"]  # a maximum is above the average
+            assert t["energy_share"] == pytest.approx(np.sum(x**2) / mix_energy, abs=2e-6)
+            checked += 1
+    assert checked == truth["present"].sum()
+
+
+def test_energy_shares_and_background_account_for_the_mixture(toy_dataset: Path):
+    """Without clipping protection, shares of classes + background sum to about 1."""
+    truth = tables(toy_dataset, "ground_truth")
+    none = truth[truth["condition"] == "none"]
+    total = none.groupby("mixture_id")["energy_share"].sum()
+    # sources of one mixture may overlap (cross terms): the sum is near, not exactly, 1
+    assert total.between(0.8, 1.2).all(), total
+
+
+def test_verify_full_catches_an_edited_interval_and_lafmax(toy_dataset: Path, tmp_path: Path):
+    import shutil
+
+    copy = tmp_path / "ds"
+    shutil.copytree(toy_dataset, copy, symlinks=True)
+    spans = copy / "ground_truth" / "test_intervals.csv"
+    frame = pd.read_csv(spans)
+    i = frame.index[(frame["class"] == "mixture")][2]
+    frame.loc[i, "laeq_db"] += 0.5
+    frame.to_csv(spans, index=False, float_format="%.6f", lineterminator="\n")
+    truth = copy / "ground_truth" / "test.csv"
+    gt = pd.read_csv(truth)
+    j = gt.index[gt["present"] == 1][0]
+    gt.loc[j, "lafmax_db"] -= 1.0
+    gt.to_csv(truth, index=False, float_format="%.6f", lineterminator="\n")
+    problems = verify_dataset(copy, full=True)
+    assert any("test_intervals.csv" in p and "laeq_db" in p for p in problems), problems
+    assert any("lafmax_db" in p for p in problems), problems
