@@ -15,24 +15,17 @@ import argparse
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 
 from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.estimators.weak_sep.config import make_config
 from sssle_bench.estimators.weak_sep.train import (
     Trainer,
-    _loader,
+    mixture_loader,
     pretrain_shared_classifier,
     seed_everything,
     train_classifier,
 )
-
-
-def auc(positive: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve from ranks."""
-    ranks = rankdata(score)
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+from sssle_bench.metrics import roc_auc
 
 
 def judge(trainer: Trainer, tracks: list[torch.Tensor], labels: np.ndarray) -> tuple[float, list]:
@@ -46,7 +39,7 @@ def judge(trainer: Trainer, tracks: list[torch.Tensor], labels: np.ndarray) -> t
                 for i in range(0, len(tracks), 16)
             ]
         ).numpy()
-    return float(silence.max()), [auc(labels == k, probs[:, k]) for k in range(probs.shape[1])]
+    return float(silence.max()), [roc_auc(labels == k, probs[:, k]) for k in range(probs.shape[1])]
 
 
 def main() -> None:
@@ -69,7 +62,7 @@ def main() -> None:
         for condition in ds.conditions:
             generator = seed_everything(config.seed)
             trainer = Trainer(config, len(ds.classes))
-            loader = _loader(ds, "train", config, generator, True, condition)
+            loader = mixture_loader(ds, "train", config, generator, True, condition)
             train_classifier(
                 trainer,
                 loader,

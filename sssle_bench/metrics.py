@@ -61,6 +61,17 @@ class ScoreSettings:
     ci_level: float = 0.95
 
 
+def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` for the boolean labels ``positive``, from
+    ranks (Mann-Whitney U over ``n_pos * n_neg``; ties count one half)."""
+    from scipy.stats import rankdata
+
+    positive = np.asarray(positive, dtype=bool)
+    ranks = rankdata(score)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def truth_column(weighting: str) -> str:
     """Ground-truth column scored for a weighting: ``A`` -> level_dbfs_a, ``Z`` -> level_dbfs."""
     return {"A": "level_dbfs_a", "Z": "level_dbfs"}[weighting.upper()]

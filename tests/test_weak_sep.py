@@ -15,6 +15,7 @@ from sssle_bench.estimators.weak_sep import losses
 from sssle_bench.estimators.weak_sep.config import make_config
 from sssle_bench.estimators.weak_sep.models import mel_filterbank
 from sssle_bench.estimators.weak_sep.train import objective_at_reference_masks
+from sssle_bench.metrics import roc_auc
 
 
 def hand_made():
@@ -195,7 +196,7 @@ def test_one_model_per_condition_with_its_own_margin(toy_dataset: Path, tmp_path
     ds = GeneratedDataset(toy_dataset)
     est = train("weak-sep", toy_dataset, tmp_path / "m", {**QUICK, "epochs": 1})
     margins = {c: h["margin"] for c, h in est.state["history"].items()}
-    assert margins == {c: pytest.approx(training_margin(ds, "train", c)) for c in margins}
+    assert margins == {c: pytest.approx(training_margin(ds, "train", c, est.cfg)) for c in margins}
     assert margins["none"] < 0.05 < margins["bg-20"]
     loaded = estimator_class("weak-sep").load(tmp_path / "m")
     audio = next(ds.mixtures("test")).audio
@@ -289,19 +290,10 @@ def toy_full(synthetic_home: Path, tmp_path_factory) -> Path:
     return generate(out, synthetic_home, limit=None, save_sources=True, jobs=2)
 
 
-def auc(positive: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve from ranks (Mann-Whitney U / (n_pos * n_neg))."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(score)
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def test_auc_on_hand_made_scores():
-    assert auc(np.array([True, False]), np.array([0.9, 0.1])) == 1.0
-    assert auc(np.array([True, False]), np.array([0.1, 0.9])) == 0.0
-    assert auc(np.array([True, True, False, False]), np.array([0.8, 0.3, 0.5, 0.1])) == 0.75
+    assert roc_auc(np.array([True, False]), np.array([0.9, 0.1])) == 1.0
+    assert roc_auc(np.array([True, False]), np.array([0.1, 0.9])) == 0.0
+    assert roc_auc(np.array([True, True, False, False]), np.array([0.8, 0.3, 0.5, 0.1])) == 0.75
 
 
 #: The bar the shared classifier must clear before it is frozen as the critic.
@@ -343,7 +335,7 @@ def test_the_shared_classifier_is_selective_before_it_is_frozen(selective):
         ).numpy()
     assert float(silence.max()) < SILENCE_MAX, silence
     labels = np.array(labels)
-    aucs = [auc(labels == k, probs[:, k]) for k in range(len(ds.classes))]
+    aucs = [roc_auc(labels == k, probs[:, k]) for k in range(len(ds.classes))]
     assert min(aucs) > AUC_MIN, aucs
 
 

@@ -222,9 +222,9 @@ def objective_at_reference_masks(
     return {name: float(np.mean(v)) for name, v in totals.items()}
 
 
-def _loader(dataset, split, config, generator, shuffle, condition=None):
-    """Batches of (audio, labels) of one condition (all with None); ``max_train_mixtures``
-    keeps an evenly spaced subset."""
+def mixture_loader(dataset, split, config, generator, shuffle, condition=None):
+    """Batches of (audio, labels) of one condition (all with None), as training reads them;
+    ``max_train_mixtures`` keeps an evenly spaced subset."""
     ds = torch_dataset(dataset, split, None if condition is None else (condition,))
     limit = config.max_train_mixtures
     if limit is not None and len(ds) > limit:
@@ -341,7 +341,7 @@ def pretrain_shared_classifier(
     pooled = replace(
         c, max_train_mixtures=None if limit is None else limit * len(dataset.conditions)
     )
-    loader = _loader(dataset, split, pooled, generator, shuffle=True)
+    loader = mixture_loader(dataset, split, pooled, generator, shuffle=True)
     log("weak-sep: pretraining one classifier on all conditions")
     losses = train_classifier(
         trainer,
@@ -446,10 +446,12 @@ def fit(
     generator = seed_everything(c.seed)
     trainer = Trainer(c, len(dataset.classes))
     margin = c.margin if c.margin is not None else training_margin(dataset, split, condition, c)
-    train_loader = _loader(dataset, split, c, generator, shuffle=True, condition=condition)
+    train_loader = mixture_loader(dataset, split, c, generator, shuffle=True, condition=condition)
     valid = "valid" if "valid" in dataset.splits and split != "valid" else None
     valid_loader = (
-        _loader(dataset, valid, c, generator, shuffle=False, condition=condition) if valid else None
+        mixture_loader(dataset, valid, c, generator, shuffle=False, condition=condition)
+        if valid
+        else None
     )
     ckpt = None if workdir is None else Path(workdir) / "checkpoint.pt"
     opt = torch.optim.Adam(trainer.separator.parameters(), lr=c.learning_rate)
