@@ -208,7 +208,29 @@ def run_experiment(
     for group, members in experiment.figures.items():
         png = plots.mae_by_condition({m: docs[m] for m in members})
         write_bytes(out, f"figures/{group}.png", png)
+    write_text(out, "summary.md", condition_table(docs))
     return board / "index.html"
+
+
+def condition_table(docs: dict[str, dict[str, Any]]) -> str:
+    """Markdown: one row per variant, its MAE over present sources (dB) with the 95%
+    bootstrap interval in each condition and overall."""
+    conditions = list(next(iter(docs.values()))["by_condition"]) if docs else []
+
+    def cell(fig: dict[str, Any]) -> str:
+        if fig.get("ci_low") is None:
+            return f"{fig['value']:.2f}"
+        return f"{fig['value']:.2f} [{fig['ci_low']:.2f}, {fig['ci_high']:.2f}]"
+
+    lines = [
+        "| variant | " + " | ".join(conditions) + " | all |",
+        "|---" * (len(conditions) + 2) + "|",
+    ]
+    for name, doc in docs.items():
+        cells = [cell(doc["by_condition"][c]["mae_present_db"]) for c in conditions]
+        cells.append(cell(doc["overall"]["all"]["mae_present_db"]))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _train_variant(experiment: Experiment, dataset: Path, out: Path, variant: str, cache: Path):

@@ -53,6 +53,12 @@ def test_an_experiment_trains_scores_and_resumes(toy_dataset: Path, tmp_path: Pa
     score = json.loads((out / "leaderboard" / "scores" / "both.json").read_text())
     assert score["truth"]["split"] == "test"
     assert (out / "figures" / "pair.png").read_bytes()[:4] == b"\x89PNG"
+    summary = (out / "summary.md").read_text()
+    assert (
+        summary.splitlines()[0] == "| variant | " + " | ".join(score["by_condition"]) + " | all |"
+    )
+    both = score["by_condition"]["bg-20"]["mae_present_db"]
+    assert f"| {both['value']:.2f} [{both['ci_low']:.2f}, {both['ci_high']:.2f}] |" in summary
     stamp = (out / "models" / "both" / "model.pt").stat().st_mtime_ns
     again = CliRunner().invoke(main, ["experiment", str(spec), "--out", str(out), "--jobs", "1"])
     assert again.exit_code == 0, again.output
