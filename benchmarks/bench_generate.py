@@ -133,7 +133,7 @@ def dask_comparison(limit: int) -> None:
                 )
                 return sum(split_sizes(load_recipe(TOY), limit).values())
 
-            on_dask(home, tmp / "dask-warmup", 1)
+            on_dask(home, tmp / "dask-warmup", 4)  # every worker imports and warms up
             rate_dask = timed(on_dask, home, tmp / "dask", limit)
             n = 400
             start = time.perf_counter()

@@ -184,9 +184,10 @@ def fast_weighted_max_db(weighted: np.ndarray, sr: int) -> float:
     return float(power_to_db(max(float(y.max()), 0.0)))
 
 
-def time_levels(x: np.ndarray, sr: int, interval_s: float) -> TimeLevels:
+def time_levels(x: np.ndarray, sr: int, interval_s: float, fast_max: bool = True) -> TimeLevels:
     """LAeq per interval, LAFmax and dBFS(A) of a clip, with the exact A-weighting of
-    :func:`dbfs_a` (the weighted signal is the inverse FFT of its weighted spectrum)."""
+    :func:`dbfs_a` (the weighted signal is the inverse FFT of its weighted spectrum).
+    ``fast_max=False`` skips the LAFmax (NaN) where it is not wanted."""
     x = to_mono(x)
     n = x.size
     if n == 0:
@@ -197,7 +198,8 @@ def time_levels(x: np.ndarray, sr: int, interval_s: float) -> TimeLevels:
     power = np.array([np.mean(weighted[a:b] ** 2) for a, b in bounds])
     silent = np.array([not np.any(x[a:b]) for a, b in bounds])
     laeq = np.where(silent, -np.inf, power_to_db(np.maximum(power, 0.0)))
-    return TimeLevels(_a_level(spectrum, n), fast_weighted_max_db(weighted, sr), laeq)
+    lafmax = fast_weighted_max_db(weighted, sr) if fast_max else float("nan")
+    return TimeLevels(_a_level(spectrum, n), lafmax, laeq)
 
 
 def lufs(x: np.ndarray, sr: int) -> float:

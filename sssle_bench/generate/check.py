@@ -96,7 +96,7 @@ def _verify_mixture(
     out, split, fields, sub, intervals, interval_s = task
     row = SimpleNamespace(**fields)
     mix, sr = read_audio(Path(out) / row.audio_path)
-    levels = time_levels(mix, sr, interval_s)
+    levels = time_levels(mix, sr, interval_s, fast_max=False)
     problems = [
         f"mixtures/{split}.csv: {row.mixture_id} {row.condition} {column} "
         f"{getattr(row, column)} but {row.audio_path} reads {value:.4f}"
@@ -197,7 +197,7 @@ def _verify_sources(
             split,
             row,
             "background",
-            time_levels(x, sr, interval_s),
+            time_levels(x, sr, interval_s, False),
             intervals,
             str(bg.relative_to(out)),
         )

@@ -186,11 +186,11 @@ def render_mixture(
         if cm.background is not None:
             data, decoded = encode(cm.background, sr, fmt, subtype)
             bg_lufs = lufs(decoded, sr)
-            bg_levels = time_levels(decoded, sr, recipe.interval_s)
+            bg_levels = time_levels(decoded, sr, recipe.interval_s, fast_max=False)
             if save_sources:
                 put(f"{src_dir}/background{ext}", data)
         keys = {"mixture_id": mid, "split": split, "condition": cond.id}
-        mix_levels = _track_levels(mixture, sr, recipe.interval_s)
+        mix_levels = TrackLevels(dbfs(mixture), time_levels(mixture, sr, recipe.interval_s, False))
         d, a = mix_levels.dbfs, mix_levels.a.dbfs_a
         gt_rows += _truth_rows(keys, recipe.classes, counts, levels, d)
         per_source: dict[str, TimeLevels | None] = {
