@@ -369,3 +369,21 @@ def test_the_objective_prefers_oracle_masks_to_absorbing_the_background(selectiv
     ds, trainer, _ = selective
     total = objective_at_reference_masks(trainer, ds, "test", condition)
     assert total["oracle"] < total["absorb"], total
+
+
+def test_the_original_crnn_shape_and_its_half_on_silence():
+    """The original classifier: bias-free, so 0.5 for every class on silence whatever its
+    weights (why ours is a deliberate deviation); presence in [0, 1] per clip otherwise."""
+    from sssle_bench.estimators.weak_sep.train import Trainer
+
+    config = make_config({"preset": "paper"})
+    assert config.classifier_arch == "original"
+    trainer = Trainer(config, 5)
+    trainer.classifier.eval()
+    with torch.no_grad():
+        silence = trainer.classify(trainer.spectra(torch.zeros(2, 64000))[0])
+        noise = trainer.classify(trainer.spectra(torch.randn(2, 64000) * 0.1)[0])
+    assert silence.shape == (2, 5) and torch.all(silence == 0.5)
+    assert noise.shape == (2, 5) and torch.all((noise > 0) & (noise < 1))
+    assert not torch.all(noise == 0.5)
+    assert all(p.ndim > 1 for p in trainer.classifier.parameters())  # no bias vectors

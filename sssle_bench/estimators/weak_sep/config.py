@@ -65,6 +65,9 @@ class WeakSepConfig:
     #: stride-2 levels of the U-Net; channels double per level (the original: 4, 64 -> 512)
     unet_levels: int = 4
     classifier_channels: tuple[int, int, int] = (32, 64, 128)
+    #: "compact": 3x3 convs + BatchNorm on log-mel 40 (ours); "original": the original
+    #: code's bias-free CRNN on linear magnitude (``models.OriginalCRNN``).
+    classifier_arch: str = "compact"
     lstm_hidden: int = 100
     n_mels: int = 40
     silence_ratio: float = 0.01
@@ -118,7 +121,11 @@ class WeakSepConfig:
             asdict(self),
             hints,
             LIMITS,
-            {"weighting": ("A", "Z"), "consistency_scale": ("absolute", "relative")},
+            {
+                "weighting": ("A", "Z"),
+                "consistency_scale": ("absolute", "relative"),
+                "classifier_arch": ("compact", "original"),
+            },
         )
         for condition in self.conditions or ():
             check_name(condition, "condition", "weak-sep config")

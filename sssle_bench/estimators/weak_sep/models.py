@@ -107,6 +107,44 @@ class CRNN(nn.Module):
         return torch.sigmoid(self.out(x).max(dim=1).values)
 
 
+class OriginalCRNN(nn.Module):
+    """The original code's ``CRNNSpectrogramClassifier`` (``cdsd/models.py`` l. 321-395):
+    bias-free 5x5 convolutions 32/64/128 without BatchNorm, ReLU, max pooling (2, 1),
+    (2, 2), (2, 2) over (frequency, time), a bias-free BiLSTM over the flattened
+    channels x remaining bins, a bias-free linear layer per frame, sigmoid, max over time.
+
+    Input: linear magnitude ``(batch, 1, bins, frames)``. Bias-free, it says exactly
+    0.5 for every class on digital silence.
+    """
+
+    def __init__(
+        self,
+        n_classes: int,
+        n_bins: int,
+        channels: tuple[int, int, int] = (32, 64, 128),
+        hidden: int = 100,
+    ):
+        super().__init__()
+        layers, cin, bins = [], 1, n_bins
+        for cout, pool in zip(channels, ((2, 1), (2, 2), (2, 2)), strict=True):
+            layers += [
+                nn.Conv2d(cin, cout, 5, padding=2, bias=False),
+                nn.ReLU(),
+                nn.MaxPool2d(pool),
+            ]
+            cin, bins = cout, bins // pool[0]
+        self.conv = nn.Sequential(*layers)
+        self.lstm = nn.LSTM(cin * bins, hidden, batch_first=True, bidirectional=True, bias=False)
+        self.out = nn.Linear(2 * hidden, n_classes, bias=False)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """``(batch, 1, bins, frames)`` magnitude -> presence probabilities ``(batch, classes)``."""
+        x = self.conv(features)
+        b, c, f, t = x.shape
+        x, _ = self.lstm(x.reshape(b, c * f, t).transpose(1, 2))
+        return torch.sigmoid(self.out(x)).max(dim=1).values
+
+
 def mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
     """Triangular mel filterbank ``(n_mels, n_fft // 2 + 1)`` (HTK mel scale)."""
 

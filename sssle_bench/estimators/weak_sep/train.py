@@ -31,7 +31,7 @@ from .losses import (
     non_silent_frames,
     reference_masks,
 )
-from .models import CRNN, UNet, log_features, log_mel, magnitude, mel_filterbank
+from .models import CRNN, OriginalCRNN, UNet, log_features, log_mel, magnitude, mel_filterbank
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -125,7 +125,12 @@ class Trainer:
         self.separator = UNet(
             n_classes, config.unet_channels, config.unet_kernel, config.unet_levels
         )
-        self.classifier = CRNN(n_classes, config.classifier_channels, config.lstm_hidden)
+        if config.classifier_arch == "original":
+            self.classifier = OriginalCRNN(
+                n_classes, config.n_fft // 2 + 1, config.classifier_channels, config.lstm_hidden
+            )
+        else:
+            self.classifier = CRNN(n_classes, config.classifier_channels, config.lstm_hidden)
         mel = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels)
         self.device = torch.device(config.device)
         self.separator.to(self.device)
@@ -139,7 +144,10 @@ class Trainer:
         return mag, log_features(mag)
 
     def classify(self, mag: torch.Tensor) -> torch.Tensor:
-        """Clip-level presence probabilities ``(B, K)`` of magnitude spectrograms."""
+        """Clip-level presence probabilities ``(B, K)`` of magnitude spectrograms (window-
+        scaled linear magnitude for the original CRNN, log-mel for the compact one)."""
+        if self.config.classifier_arch == "original":
+            return self.classifier((mag / self.window_sum).unsqueeze(1))
         return self.classifier(log_mel(mag, self.filterbanks["mel"]))
 
     def loss_terms(self, audio: torch.Tensor, labels: torch.Tensor, margin: float) -> dict:
