@@ -88,13 +88,19 @@ def mixture_maes(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return sums[:, keep] / counts[keep]
 
 
-def _two_sided(null: np.ndarray, observed: np.ndarray, exact: bool) -> np.ndarray:
-    """SciPy's two-sided permutation p-value from a null distribution ``(R, P)``."""
+def _tail_counts(null: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How many rows of a null distribution ``(R, P)`` lie at or below / at or above the
+    observed statistics, with SciPy's relative tolerance ``1e-14``."""
     gamma = np.abs(1e-14 * observed)
+    return (null <= observed + gamma).sum(axis=0), (null >= observed - gamma).sum(axis=0)
+
+
+def _two_sided(less: np.ndarray, greater: np.ndarray, n: int, exact: bool) -> np.ndarray:
+    """SciPy's two-sided permutation p-value from the tail counts of ``n`` resamples
+    (randomised: the +1 correction)."""
     adjustment = 0 if exact else 1
-    n = null.shape[0]
-    less = ((null <= observed + gamma).sum(axis=0) + adjustment) / (n + adjustment)
-    greater = ((null >= observed - gamma).sum(axis=0) + adjustment) / (n + adjustment)
+    less = (less + adjustment) / (n + adjustment)
+    greater = (greater + adjustment) / (n + adjustment)
     return np.minimum(1.0, 2 * np.minimum(less, greater))
 
 
@@ -108,25 +114,21 @@ def sign_flip_pvalues(
     if n == 0:
         return np.ones(p)
     observed = differences.mean(axis=0)
-    exact = n < 63 and 2**n <= n_resamples
-    if exact:
+    if n < 63 and 2**n <= n_resamples:
         patterns = ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1) * -2 + 1
         null = patterns.astype(np.float64) @ differences / n
-        return _two_sided(null, observed, exact=True)
+        return _two_sided(*_tail_counts(null, observed), 2**n, exact=True)
     rng = np.random.default_rng(seed)
     d32 = differences.astype(np.float32)
     less = np.zeros(p)
     greater = np.zeros(p)
-    gamma = np.abs(1e-14 * observed)
     for start in range(0, n_resamples, CHUNK):
         rows = min(CHUNK, n_resamples - start)
         signs = rng.integers(0, 2, size=(rows, n), dtype=np.int8).astype(np.float32) * 2 - 1
-        null = (signs @ d32).astype(np.float64) / n
-        less += (null <= observed + gamma).sum(axis=0)
-        greater += (null >= observed - gamma).sum(axis=0)
-    less = (less + 1) / (n_resamples + 1)
-    greater = (greater + 1) / (n_resamples + 1)
-    return np.minimum(1.0, 2 * np.minimum(less, greater))
+        low, high = _tail_counts((signs @ d32).astype(np.float64) / n, observed)
+        less += low
+        greater += high
+    return _two_sided(less, greater, n_resamples, exact=False)
 
 
 def holm(pvalues: np.ndarray) -> np.ndarray:

@@ -42,6 +42,47 @@ def generate(out: Path, home: Path, recipe: Path = TOY, **kwargs) -> Path:
     return out
 
 
+def generate_command(out: Path, home: Path, *options: str) -> list[str]:
+    """``sssle-bench generate`` of the toy recipe into ``out`` as a subprocess command."""
+    import sys
+
+    return [
+        sys.executable,
+        "-m",
+        "sssle_bench.cli",
+        "generate",
+        str(TOY),
+        "--out",
+        str(out),
+        "--data-home",
+        str(home),
+        *options,
+    ]
+
+
+def parts_done(out: Path) -> int:
+    """Mixtures a generation into ``out`` has finished (their records)."""
+    parts = out / ".sssle" / "parts"
+    return len(list(parts.rglob("*.json"))) if parts.exists() else 0
+
+
+def kill_mid_run(cmd: list[str], out: Path, parts: int) -> None:
+    """Run ``cmd`` and SIGKILL it once ``parts`` mixtures are done (at most 120 s); fails if
+    it ended by itself first."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while parts_done(out) < parts and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 @pytest.fixture(scope="session")
 def toy_dataset(synthetic_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The toy recipe, first 3 mixtures per split, with isolated sources; read-only."""

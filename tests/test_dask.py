@@ -18,7 +18,7 @@ from sssle_bench.errors import SssleError
 from sssle_bench.executors import check_workers, dask_executor
 from sssle_bench.generate.check import regenerate_dataset, verify_dataset
 
-from .conftest import TOY, generate, tree_digest
+from .conftest import generate, generate_command, kill_mid_run, parts_done, tree_digest
 
 LIMIT = 6
 
@@ -56,35 +56,11 @@ def test_generate_on_a_cluster_is_byte_identical_to_jobs_1(
     assert tree_digest(tmp_path / "ds") == tree_digest(reference)
 
 
-def _parts(out: Path) -> int:
-    return len(list((out / ".sssle" / "parts").rglob("*.json"))) if out.exists() else 0
-
-
 def test_a_killed_client_resumes(cluster, reference: Path, synthetic_home: Path, tmp_path: Path):
     out = tmp_path / "ds"
-    cmd = [
-        sys.executable,
-        "-m",
-        "sssle_bench.cli",
-        "generate",
-        str(TOY),
-        "--out",
-        str(out),
-        "--data-home",
-        str(synthetic_home),
-        "--limit",
-        str(LIMIT),
-        "--save-sources",
-        "--scheduler",
-        cluster.scheduler_address,
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while _parts(out) < 3 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the client finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    options = ("--limit", str(LIMIT), "--save-sources", "--scheduler", cluster.scheduler_address)
+    cmd = generate_command(out, synthetic_home, *options)
+    kill_mid_run(cmd, out, parts=3)
     assert not (out / "manifest.json").exists()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -105,7 +81,7 @@ def test_a_worker_killed_mid_run_is_retried(reference: Path, synthetic_home: Pat
 
         def kill_when_started() -> None:
             deadline = time.monotonic() + 120
-            while _parts(out) < 2 and time.monotonic() < deadline:
+            while parts_done(out) < 2 and time.monotonic() < deadline:
                 time.sleep(0.02)
             os.kill(pids[victim], signal.SIGKILL)
 

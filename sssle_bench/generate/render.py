@@ -52,8 +52,8 @@ class TrackLevels:
     a: TimeLevels
 
 
-def _track_levels(x: np.ndarray, sr: int, interval_s: float) -> TrackLevels:
-    return TrackLevels(dbfs(x), time_levels(x, sr, interval_s))
+def _track_levels(x: np.ndarray, sr: int, interval_s: float, fast_max: bool = True) -> TrackLevels:
+    return TrackLevels(dbfs(x), time_levels(x, sr, interval_s, fast_max))
 
 
 def _truth_rows(
@@ -190,7 +190,7 @@ def render_mixture(
             if save_sources:
                 put(f"{src_dir}/background{ext}", data)
         keys = {"mixture_id": mid, "split": split, "condition": cond.id}
-        mix_levels = TrackLevels(dbfs(mixture), time_levels(mixture, sr, recipe.interval_s, False))
+        mix_levels = _track_levels(mixture, sr, recipe.interval_s, fast_max=False)
         d, a = mix_levels.dbfs, mix_levels.a.dbfs_a
         gt_rows += _truth_rows(keys, recipe.classes, counts, levels, d)
         per_source: dict[str, TimeLevels | None] = {

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +17,7 @@ from sssle_bench.errors import SssleError
 from sssle_bench.generate.check import regenerate_dataset, verify_dataset
 from sssle_bench.generate.runner import Shard
 
-from ..conftest import REPO, TOY, generate, tree_digest
+from ..conftest import REPO, TOY, generate, generate_command, kill_mid_run, tree_digest
 
 
 @pytest.fixture(scope="module")
@@ -137,28 +133,9 @@ def test_verify_of_an_intact_dataset_passes(plain: Path):
 
 def test_resume_after_sigkill(plain: Path, synthetic_home: Path, tmp_path: Path):
     out = tmp_path / "killed"
-    cmd = [
-        sys.executable,
-        "-m",
-        "sssle_bench.cli",
-        "generate",
-        str(TOY),
-        "--out",
-        str(out),
-        "--data-home",
-        str(synthetic_home),
-        "--limit",
-        "3",
-        "--jobs",
-        "1",
-    ]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = generate_command(out, synthetic_home, "--limit", "3", "--jobs", "1")
+    kill_mid_run(cmd, out, parts=4)
     parts = out / ".sssle" / "parts"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(parts.rglob("*.json"))) < 4:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
     done = sorted(parts.rglob("*.json"))
     assert 4 <= len(done) < 9, "the run was not interrupted mid-way"
     assert not (out / "manifest.json").exists()

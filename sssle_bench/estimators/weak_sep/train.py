@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ...audio import read_audio
 from ...dataset import GeneratedDataset, torch_dataset
+from ...levels import to_mono
 from ...paths import write_bytes
 from ..spectral import window as sqrt_hann
 from .config import WeakSepConfig
@@ -88,28 +90,26 @@ def training_margin(
     if limit is not None and len(ids) > limit:
         ids = [ids[int(i * len(ids) / limit)] for i in range(limit)]
     wanted = set(ids)
+    # Only the chosen mixtures' audio is read (mixture_infos reads the tables, no audio).
+    paths = {
+        (info.mixture_id, info.condition): path
+        for info, path in dataset.mixture_infos(split)
+        if info.mixture_id in wanted and info.condition in {"none", *conditions}
+    }
 
-    def l1(audio: np.ndarray) -> torch.Tensor:
-        mag, _ = magnitude(
-            torch.from_numpy(audio.astype(np.float32))[None], config.n_fft, config.hop
-        )
+    def l1(path: Path) -> torch.Tensor:
+        audio = to_mono(read_audio(path)[0]).astype(np.float32)
+        mag, _ = magnitude(torch.from_numpy(audio)[None], config.n_fft, config.hop)
         return mag[0]
 
-    clean = {
-        m.info.mixture_id: l1(m.audio)
-        for m in dataset.mixtures(split, ("none",))
-        if m.info.mixture_id in wanted
-    }
+    clean = {key: l1(paths[(key, "none")]) for key in ids}
     fractions = []
     for cond in conditions:
         if cond == "none":
             fractions += [0.0] * len(clean)
             continue
-        for m in dataset.mixtures(split, (cond,)):
-            key = m.info.mixture_id
-            if key not in wanted:
-                continue
-            x = l1(m.audio)
+        for key in ids:
+            x = l1(paths[(key, cond)])
             frames = non_silent_frames(x[None], config.silence_ratio)[0]
             ratio = sources[(key, cond)] / max(sources[(key, "none")], 1e-30)
             kept = float((clean[key] * frames).sum()) * ratio**0.5
@@ -203,9 +203,6 @@ def objective_at_reference_masks(
     """Mean total loss over the first ``n`` mixtures of ``condition`` at each of
     :func:`~.losses.reference_masks` (needs a dataset with saved sources), with the
     training split's margin of that condition: what the objective prefers."""
-    from ...audio import read_audio
-    from ...levels import to_mono
-
     margin = training_margin(dataset, "train", condition, trainer.config)
 
     def mag(audio: np.ndarray) -> torch.Tensor:
