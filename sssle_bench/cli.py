@@ -355,25 +355,47 @@ bootstrap_seed_option = click.option(
 )
 
 
+intervals_option = click.option(
+    "--intervals",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Interval predictions CSV (default: intervals.csv beside PREDICTIONS, if any).",
+)
+
+
 @main.command("validate")
 @click.argument("predictions", type=click.Path(dir_okay=False, path_type=Path))
 @truth_option
 @split_option
 @allow_missing_option
-def validate_cmd(predictions: Path, truth_dir: Path, split: str, allow_missing: bool) -> None:
-    """Check a predictions CSV against a dataset split; list every problem."""
+@intervals_option
+def validate_cmd(
+    predictions: Path, truth_dir: Path, split: str, allow_missing: bool, intervals: Path | None
+) -> None:
+    """Check a predictions CSV (and its interval predictions) against a dataset split;
+    list every problem."""
+    from .scoring import load_intervals
     from .submission import validate_file
 
-    if not predictions.is_file():
-        raise SssleError(f"{predictions} not found")
+    for path in (predictions, intervals):
+        if path is not None and not path.is_file():
+            raise SssleError(f"{path} not found")
     result, truth = validate_file(predictions, truth_dir, split, allow_missing)
-    for note in result.notes:
-        click.echo(f"note: {note}")
-    for problem in result.problems:
-        click.echo(f"{predictions}: {problem}")
-    if not result.ok:
-        raise SssleError(f"{predictions}: invalid submission ({len(result.problems)} problem(s))")
-    click.echo(f"{predictions}: valid ({len(truth)} pairs, split {split})")
+    checked = [(predictions, result, f"{len(truth)} pairs")]
+    spans = load_intervals(predictions, truth_dir, split, allow_missing, intervals)
+    if spans is not None:
+        checked.append((spans[0], spans[1], f"{len(spans[2])} class intervals"))
+    bad = 0
+    for path, res, _ in checked:
+        for note in res.notes:
+            click.echo(f"note: {path}: {note}")
+        for problem in res.problems:
+            click.echo(f"{path}: {problem}")
+        bad += len(res.problems)
+    if bad:
+        raise SssleError(f"invalid submission ({bad} problem(s))")
+    for path, _, what in checked:
+        click.echo(f"{path}: valid ({what}, split {split})")
 
 
 @main.command("score")
@@ -392,6 +414,7 @@ def validate_cmd(predictions: Path, truth_dir: Path, split: str, allow_missing: 
 @bootstrap_option
 @bootstrap_seed_option
 @allow_missing_option
+@intervals_option
 def score_cmd(
     predictions: Path,
     truth_dir: Path,
@@ -403,18 +426,27 @@ def score_cmd(
     bootstrap: int,
     seed: int,
     allow_missing: bool,
+    intervals: Path | None,
 ) -> None:
-    """Score a predictions CSV (absolute level error, presence, bias, bootstrap CIs)."""
+    """Score a predictions CSV (absolute level error, presence, bias, bootstrap CIs), and
+    its time-resolved descriptors when submitted (LAFmax column, interval LAeq file)."""
     from .metrics import ScoreSettings
     from .scoring import format_table, score_submission, write_json
 
-    if not predictions.is_file():
-        raise SssleError(f"{predictions} not found")
+    for path in (predictions, intervals):
+        if path is not None and not path.is_file():
+            raise SssleError(f"{path} not found")
     settings = ScoreSettings(weighting.upper(), floor_db, presence_threshold_db, bootstrap, seed)
-    doc = score_submission(predictions, truth_dir, split, settings, allow_missing)
+    doc = score_submission(predictions, truth_dir, split, settings, allow_missing, intervals)
     if doc["counts"]["missing_scored_as_absent"]:
         click.echo(
             f"note: {doc['counts']['missing_scored_as_absent']} missing pair(s) scored as absent"
+        )
+    spans = doc["time_resolved"]["intervals"]
+    if spans and spans["counts"]["missing_scored_as_absent"]:
+        click.echo(
+            f"note: {spans['counts']['missing_scored_as_absent']} missing interval row(s) "
+            "scored as absent"
         )
     click.echo(format_table(doc))
     if out is not None:

@@ -27,16 +27,19 @@ from .audio import read_audio
 from .errors import SssleError
 from .levels import to_mono
 from .paths import check_name, check_relative
+from .recipe import load_recipe
 
 
 @dataclass(frozen=True)
 class MixtureInfo:
-    """What identifies a mixture and its clip-level labels (no levels)."""
+    """What identifies a mixture and its clip-level labels (no levels); ``interval_s``: the
+    dataset's interval length (s) for time-resolved predictions (LAeq per interval)."""
 
     mixture_id: str
     split: str
     condition: str
     labels: dict[str, bool]
+    interval_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,8 @@ class GeneratedDataset:
         self.conditions: tuple[str, ...] = tuple(self.manifest["conditions"])
         self.splits: tuple[str, ...] = tuple(self.manifest["splits"])
         self.has_sources: bool = bool(self.manifest["options"]["save_sources"])
+        #: Interval length (s) of the time-resolved ground truth (the recipe's ``interval_s``).
+        self.interval_s: float = load_recipe(self.root / "recipe.toml").interval_s
 
     def _check_split(self, split: str) -> None:
         if split not in self.splits:
@@ -128,6 +133,12 @@ class GeneratedDataset:
         """Long ground truth of a split (one row per mixture, condition, class)."""
         self._check_split(split)
         return pd.read_csv(self.root / "ground_truth" / f"{split}.csv")
+
+    def interval_truth(self, split: str) -> pd.DataFrame:
+        """The split's LAeq per interval (one row per mixture, condition, source, interval;
+        sources: the classes, ``background`` and ``mixture``)."""
+        self._check_split(split)
+        return pd.read_csv(self.root / "ground_truth" / f"{split}_intervals.csv")
 
     def table(self, split: str) -> pd.DataFrame:
         """The split's ``mixtures`` CSV (one row per mixture and condition)."""
@@ -156,7 +167,7 @@ class GeneratedDataset:
     def _info(self, split: str, row: Any, wide: dict[str, pd.DataFrame]) -> MixtureInfo:
         key = (row.mixture_id, row.condition)
         present = {c: bool(wide["present"].loc[key, c]) for c in self.classes}
-        return MixtureInfo(row.mixture_id, split, row.condition, present)
+        return MixtureInfo(row.mixture_id, split, row.condition, present, self.interval_s)
 
     def mixture_infos(self, split: str) -> list[tuple[MixtureInfo, Path]]:
         """``(info, audio path)`` of every mixture of ``split``, in file order, no audio read."""

@@ -30,7 +30,7 @@ import pandas as pd
 
 from .bootstrap import QuantileWindow, WindowStack, error_bins, resample_weights
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Figures reported for every group; True where higher is better.
 FIGURES: dict[str, bool] = {
     "mae_present_db": False,
@@ -353,6 +353,32 @@ def _codes(column: pd.Series, names: bool = True) -> tuple[np.ndarray, tuple[str
     return codes, tuple(uniques) if names else ()
 
 
+def breakdowns(frame: pd.DataFrame, true_db: np.ndarray, present: np.ndarray) -> list[Breakdown]:
+    """Overall, per condition, per class and per 10 dB bin of the true level: the groups
+    every score reports, for rows keyed like the ground truth."""
+    cond_codes, cond_names = _codes(frame["condition"])
+    class_codes, class_names = _codes(frame["class"])
+    return [
+        Breakdown("overall", ("all",), np.zeros(len(frame), dtype=int)),
+        Breakdown("by_condition", tuple(cond_names), cond_codes),
+        Breakdown("by_class", tuple(class_names), class_codes),
+        level_bins(true_db, present),
+    ]
+
+
+def score_rows(
+    truth: pd.DataFrame,
+    true_db: np.ndarray,
+    pred_db: np.ndarray,
+    present: np.ndarray,
+    s: ScoreSettings,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every figure of aligned ``(true, predicted)`` rows keyed like ``truth`` (with its
+    ``mixture_id``, ``condition`` and ``class``), resampling mixtures for the CIs."""
+    mix, _ = _codes(truth["mixture_id"], names=False)
+    return score_pairs(mix, true_db, pred_db, present, breakdowns(truth, true_db, present), s)
+
+
 def score(
     truth: pd.DataFrame, predictions: pd.DataFrame, s: ScoreSettings
 ) -> dict[str, dict[str, dict[str, Any]]]:
@@ -361,16 +387,29 @@ def score(
     ``predictions`` must hold one ``level_db`` per truth row, in truth order
     (as :func:`sssle_bench.submission.validate` returns them).
     """
-    mix, _ = _codes(truth["mixture_id"], names=False)
     present = truth["present"].to_numpy().astype(bool)
     true_db = truth[truth_column(s.weighting)].to_numpy(float)
-    pred_db = predictions["level_db"].to_numpy(float)
-    cond_codes, cond_names = _codes(truth["condition"])
-    class_codes, class_names = _codes(truth["class"])
-    breakdowns = [
-        Breakdown("overall", ("all",), np.zeros(len(truth), dtype=int)),
-        Breakdown("by_condition", tuple(cond_names), cond_codes),
-        Breakdown("by_class", tuple(class_names), class_codes),
-        level_bins(true_db, present),
-    ]
-    return score_pairs(mix, true_db, pred_db, present, breakdowns, s)
+    return score_rows(truth, true_db, predictions["level_db"].to_numpy(float), present, s)
+
+
+def score_lafmax(
+    truth: pd.DataFrame, predictions: pd.DataFrame, s: ScoreSettings
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Figures of the predicted ``lafmax_db`` against the truth's ``lafmax_db`` (maximum
+    A-weighted Fast level, dB re full scale) of every (mixture, condition, class); present
+    pairs as for the clip level. Always A-weighted, whatever ``s.weighting``."""
+    present = truth["present"].to_numpy().astype(bool)
+    true_db = truth["lafmax_db"].to_numpy(float)
+    return score_rows(truth, true_db, predictions["lafmax_db"].to_numpy(float), present, s)
+
+
+def score_intervals(
+    truth: pd.DataFrame, predictions: pd.DataFrame, s: ScoreSettings
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Figures of interval LAeq predictions (``laeq_db`` per truth row of
+    :func:`sssle_bench.submission.load_truth_intervals`, in its order): *present* rows are
+    intervals in which the class sounds; ``mae_present_db`` is the interval MAE. The
+    bootstrap resamples mixtures (all of a mixture's intervals together). Always A-weighted."""
+    present = truth["present"].to_numpy().astype(bool)
+    true_db = truth["laeq_db"].to_numpy(float)
+    return score_rows(truth, true_db, predictions["laeq_db"].to_numpy(float), present, s)

@@ -1,8 +1,8 @@
 """Score a submission file against a generated dataset: the ``score.json`` document.
 
-``score.json`` (schema_version 1)::
+``score.json`` (schema_version 2)::
 
-    {"schema_version": 1,
+    {"schema_version": 2,
      "truth": {"recipe", "recipe_hash", "split", "ground_truth_sha256", "dataset"},
      "predictions": {"file", "sha256"},             # the exact bytes scored
      "settings": {"weighting", "floor_db", "presence_threshold_db",
@@ -12,12 +12,20 @@
      "overall": {group},                       # the figures below
      "by_condition": {"<condition>": {group}},
      "by_class": {"<class>": {group}},
-     "by_level_bin": {"[-40,-30)": {group}}}
+     "by_level_bin": {"[-40,-30)": {group}},
+     "time_resolved": {
+        "lafmax": null | {"overall", "by_condition", "by_class", "by_level_bin"},
+        "intervals": null | {"file", "sha256", "counts": {"rows", "present_rows",
+                             "missing_scored_as_absent"},
+                             "overall", "by_condition", "by_class", "by_level_bin"}}}
 
 Each group holds ``n_present``, ``n_pairs`` and, for every figure in
 :data:`sssle_bench.metrics.FIGURES`, ``{"value", "ci_low", "ci_high"}`` (CI
 fields null without bootstrap; any figure null when undefined, e.g. precision
-with no predicted-present pair).
+with no predicted-present pair). ``time_resolved.lafmax`` scores the optional
+``lafmax_db`` column, ``time_resolved.intervals`` the optional ``intervals.csv``
+(null when not submitted). Schema 1 had no ``time_resolved``; a submission of
+schema-1 form (``predictions.csv`` alone) scores the same clip-level figures.
 """
 
 from __future__ import annotations
@@ -31,9 +39,19 @@ import pandas as pd
 
 from .dataset import load_manifest
 from .errors import SssleError
-from .metrics import SCHEMA_VERSION, ScoreSettings, score
+from .metrics import SCHEMA_VERSION, ScoreSettings, score, score_intervals, score_lafmax
 from .paths import write_text
-from .submission import Validation, read_meta, truth_file, validate_file
+from .submission import (
+    Validation,
+    intervals_beside,
+    read_meta,
+    truth_file,
+    validate_file,
+    validate_intervals_file,
+)
+
+#: Interval predictions: validated, with their truth, or None when not submitted.
+Intervals = tuple[Path, Validation, pd.DataFrame] | None
 
 
 def truth_identity(dataset: Path, split: str) -> dict[str, Any]:
@@ -57,11 +75,38 @@ def score_submission(
     split: str,
     settings: ScoreSettings,
     allow_missing: bool = False,
+    intervals: Path | None = None,
 ) -> dict[str, Any]:
-    """Validate and score ``predictions``; :class:`SssleError` lists every problem if invalid."""
+    """Validate and score ``predictions`` (and ``intervals``, default: the
+    ``intervals.csv`` beside them, if any); :class:`SssleError` lists every problem."""
     identity = truth_identity(dataset, split)
     result, truth = validate_file(predictions, dataset, split, allow_missing)
-    return score_document(predictions, result, truth, identity, settings)
+    spans = load_intervals(predictions, dataset, split, allow_missing, intervals)
+    return score_document(predictions, result, truth, identity, settings, spans)
+
+
+def load_intervals(
+    predictions: Path,
+    dataset: Path,
+    split: str,
+    allow_missing: bool = False,
+    path: Path | None = None,
+) -> Intervals:
+    """The interval predictions to score with ``predictions``: ``path``, else the
+    ``intervals.csv`` beside them, validated; None when there is none."""
+    path = path or intervals_beside(predictions)
+    if path is None:
+        return None
+    result, truth = validate_intervals_file(path, dataset, split, allow_missing)
+    return path, result, truth
+
+
+def _refuse(path: Path, result: Validation) -> None:
+    if not result.ok:
+        raise SssleError(
+            f"{path}: invalid submission ({len(result.problems)} problem(s)):\n  - "
+            + "\n  - ".join(result.problems)
+        )
 
 
 def score_document(
@@ -70,13 +115,12 @@ def score_document(
     truth: pd.DataFrame,
     identity: dict[str, Any],
     settings: ScoreSettings,
+    intervals: Intervals = None,
 ) -> dict[str, Any]:
     """The ``score.json`` document of an already validated submission."""
-    if not result.ok:
-        raise SssleError(
-            f"{predictions}: invalid submission ({len(result.problems)} problem(s)):\n  - "
-            + "\n  - ".join(result.problems)
-        )
+    _refuse(predictions, result)
+    if intervals is not None:
+        _refuse(intervals[0], intervals[1])
     figures = score(truth, result.predictions, settings)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -91,7 +135,35 @@ def score_document(
         "predictions": {"file": Path(predictions).name, "sha256": result.sha256},
         "method": read_meta(Path(predictions).parent / "meta.toml"),
         **figures,
+        "time_resolved": {
+            "lafmax": (
+                score_lafmax(truth, result.predictions, settings)
+                if "lafmax_db" in result.predictions.columns
+                else None
+            ),
+            "intervals": None if intervals is None else _interval_figures(intervals, settings),
+        },
     }
+
+
+def _interval_figures(intervals: tuple[Path, Validation, pd.DataFrame], settings: ScoreSettings):
+    path, result, truth = intervals
+    return {
+        "file": Path(path).name,
+        "sha256": result.sha256,
+        "counts": {
+            "rows": int(len(truth)),
+            "present_rows": int(truth["present"].sum()),
+            "missing_scored_as_absent": result.n_missing,
+        },
+        **score_intervals(truth, result.predictions, settings),
+    }
+
+
+def intervals_sha256(doc: dict[str, Any]) -> str | None:
+    """The sha256 of the interval predictions a score document scored (None: none)."""
+    spans = (doc.get("time_resolved") or {}).get("intervals")
+    return spans.get("sha256") if isinstance(spans, dict) else None
 
 
 def _fmt(fig: dict[str, Any], digits: int = 2) -> str:
@@ -104,8 +176,13 @@ def _fmt(fig: dict[str, Any], digits: int = 2) -> str:
 
 
 def format_table(doc: dict[str, Any]) -> str:
-    """A compact text table: overall and per condition (MAE, median, p90, bias, F1)."""
+    """A compact text table: overall and per condition (MAE, median, p90, bias, F1), then
+    the submitted time-resolved descriptors overall (interval LAeq, LAFmax)."""
     rows = [("overall", doc["overall"]["all"])] + list(doc["by_condition"].items())
+    extra = doc.get("time_resolved") or {}
+    for key, label in (("intervals", "intervals"), ("lafmax", "LAFmax")):
+        if extra.get(key):
+            rows.append((label, extra[key]["overall"]["all"]))
     head = f"{'group':<10} {'MAE present dB':<22} {'median':>7} {'p90':>7} {'bias dB':>8} {'F1':>6}"
     lines = [head, "-" * len(head)]
     for name, g in rows:

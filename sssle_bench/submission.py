@@ -3,8 +3,11 @@
 A submission is ``mixture_id, condition, class, level_db``: one row per
 (mixture, condition, class of the vocabulary) of the scored split.
 ``level_db`` is the predicted level in dB re full scale; ``-inf`` or an empty
-cell means "absent". Validation reports every problem at once, each naming
-file line numbers (the header is line 1).
+cell means "absent". An optional ``lafmax_db`` column predicts each pair's
+maximum A-weighted Fast level (dB re full scale). An optional second file,
+``intervals.csv`` (``mixture_id, condition, class, interval, laeq_db``), predicts
+each class's LAeq per ground-truth interval. Validation reports every problem at
+once, each naming file line numbers (the header is line 1).
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ from .errors import SssleError
 
 COLUMNS = ("mixture_id", "condition", "class", "level_db")
 KEYS = ["mixture_id", "condition", "class"]
+#: Optional columns of the predictions CSV (the time-resolved clip descriptor).
+OPTIONAL = ("lafmax_db",)
+#: The optional interval predictions file beside ``predictions.csv``.
+INTERVALS = "intervals.csv"
+INTERVAL_COLUMNS = ("mixture_id", "condition", "class", "interval", "laeq_db")
+INTERVAL_KEYS = ["mixture_id", "condition", "class", "interval"]
 #: Largest level (dB re full scale) a prediction may state.
 MAX_LEVEL_DB = 20.0
 SUPERVISION = ("none", "weak", "strong", "oracle")
@@ -36,7 +45,9 @@ class Validation:
     """Result of validating a submission against the truth keys."""
 
     problems: tuple[str, ...]
-    predictions: pd.DataFrame  # KEYS + level_db (float, -inf = absent), in truth order
+    #: the truth's keys and the value column(s) as floats (-inf = absent), in truth order
+    #: (``level_db`` and, when submitted, ``lafmax_db``; or ``laeq_db`` of intervals)
+    predictions: pd.DataFrame
     n_missing: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
     #: sha256 of the predictions file's bytes (set by :func:`validate_file`).
@@ -78,7 +89,7 @@ def read_predictions(path: Path) -> pd.DataFrame:
     return parse_predictions(read_file_bytes(path, "predictions file"), path)
 
 
-def parse_predictions(raw: bytes, path: Path) -> pd.DataFrame:
+def parse_predictions(raw: bytes, path: Path, columns: tuple[str, ...] = COLUMNS) -> pd.DataFrame:
     """The bytes of a predictions CSV as a frame of strings.
 
     Windows line endings and a UTF-8 BOM are handled; a semicolon- or
@@ -90,7 +101,7 @@ def parse_predictions(raw: bytes, path: Path) -> pd.DataFrame:
         sep = "semicolon" if ";" in header else "tab"
         raise SssleError(
             f"{path}: line 1 is {sep}-separated ({header!r}); "
-            f"write a comma-separated file with columns {', '.join(COLUMNS)}"
+            f"write a comma-separated file with columns {', '.join(columns)}"
         )
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
@@ -126,46 +137,102 @@ def parse_levels(values: pd.Series) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 
 def validate(frame: pd.DataFrame, truth_keys: pd.DataFrame, allow_missing: bool) -> Validation:
-    """Check a predictions frame (strings) against the truth's (mixture, condition, class) keys."""
-    missing_cols = [c for c in COLUMNS if c not in frame.columns]
+    """Check a predictions frame (strings) against the truth's (mixture, condition, class)
+    keys; ``lafmax_db`` is checked (as ``level_db`` is) when the file has that column."""
+    values = ("level_db", *(c for c in OPTIONAL if c in frame.columns))
+    return _validate_rows(frame, truth_keys, KEYS, COLUMNS, values, allow_missing)
+
+
+def validate_intervals(
+    frame: pd.DataFrame, truth_keys: pd.DataFrame, allow_missing: bool
+) -> Validation:
+    """Check an interval predictions frame (strings) against the truth's (mixture,
+    condition, class, interval) keys (:func:`load_truth_intervals`)."""
+    return _validate_rows(
+        frame, truth_keys, INTERVAL_KEYS, INTERVAL_COLUMNS, ("laeq_db",), allow_missing
+    )
+
+
+_LABELS = {"mixture_id": "mixture id", "condition": "condition", "class": "class"}
+
+
+def _interval_numbers(
+    keys: pd.DataFrame, truth_keys: pd.DataFrame, problems: list[str]
+) -> pd.DataFrame:
+    """``keys`` with ``interval`` as integers; a value that is not a whole number >= 0, or
+    lies past its mixture's last interval, is a problem (and matches no truth row)."""
+    number = pd.to_numeric(keys["interval"], errors="coerce")
+    bad = ~(number.notna() & (number == np.floor(number)) & (number >= 0)).to_numpy()
+    if bad.any():
+        problems.append(f"interval not a whole number >= 0 at {_lines(np.flatnonzero(bad))}")
+    keys = keys.assign(interval=np.where(bad, -1, number.fillna(-1)).astype(np.int64))
+    spans = truth_keys.groupby(["mixture_id", "condition"], observed=True)["interval"].max()
+    last = keys[["mixture_id", "condition"]].merge(
+        spans.rename("last").reset_index().astype({"mixture_id": str, "condition": str}),
+        on=["mixture_id", "condition"],
+        how="left",
+    )["last"]
+    beyond = ~bad & last.notna().to_numpy() & (keys["interval"] > last.fillna(-1)).to_numpy()
+    if beyond.any():
+        problems.append(
+            f"interval past the mixture's last interval at {_lines(np.flatnonzero(beyond))}"
+        )
+    return keys
+
+
+def _validate_rows(
+    frame: pd.DataFrame,
+    truth_keys: pd.DataFrame,
+    keys: list[str],
+    columns: tuple[str, ...],
+    values: tuple[str, ...],
+    allow_missing: bool,
+) -> Validation:
+    """Every problem of a table of predictions (strings) keyed like ``truth_keys``: missing
+    columns, unknown keys, duplicates, bad numbers, missing rows; the parsed values in
+    truth order."""
+    missing_cols = [c for c in columns if c not in frame.columns]
     if missing_cols:
         return Validation(
             (f"missing column(s): {', '.join(missing_cols)} (found: {', '.join(frame.columns)})",),
-            pd.DataFrame(columns=[*KEYS, "level_db"]),
+            pd.DataFrame(columns=[*keys, *values]),
         )
     problems: list[str] = []
-    keys = frame[KEYS].apply(lambda s: s.str.strip())
-    for col, label in [
-        ("mixture_id", "mixture id"),
-        ("condition", "condition"),
-        ("class", "class"),
-    ]:
+    key_frame = frame[keys].apply(lambda s: s.str.strip())
+    for col, label in _LABELS.items():
         known = pd.Index(truth_keys[col].unique())
-        unknown = ~keys[col].isin(known).to_numpy()
+        unknown = ~key_frame[col].isin(known).to_numpy()
         if unknown.any():
-            names = pd.unique(keys[col][unknown])[:_SHOW]
+            names = pd.unique(key_frame[col][unknown])[:_SHOW]
             where = _lines(np.flatnonzero(unknown))
             problems.append(f"unknown {label}(s) {', '.join(map(repr, names))} at {where}")
-    dup = keys.duplicated(keep="first").to_numpy()
+    if "interval" in keys:
+        key_frame = _interval_numbers(key_frame, truth_keys, problems)
+    what = "(" + ", ".join(k.replace("mixture_id", "mixture") for k in keys) + ")"
+    dup = key_frame.duplicated(keep="first").to_numpy()
     if dup.any():
-        problems.append(f"duplicate (mixture, condition, class) at {_lines(np.flatnonzero(dup))}")
-    levels, bad = parse_levels(frame["level_db"])
-    for what, rows in bad.items():
-        if rows.size:
-            problems.append(f"level_db {what} at {_lines(rows)}")
-    preds = keys.assign(level_db=levels)[~dup]
-    merged = truth_keys[KEYS].merge(preds, on=KEYS, how="left", indicator=True)
+        problems.append(f"duplicate {what} at {_lines(np.flatnonzero(dup))}")
+    parsed = {}
+    for column in values:
+        parsed[column], bad = parse_levels(frame[column])
+        for why, rows in bad.items():
+            if rows.size:
+                problems.append(f"{column} {why} at {_lines(rows)}")
+    preds = key_frame.assign(**parsed)[~dup]
+    merged = truth_keys[keys].merge(preds, on=keys, how="left", indicator=True)
     absent = (merged.pop("_merge") == "left_only").to_numpy()
     n_missing = int(absent.sum())
     notes = []
     if n_missing:
-        first = merged.loc[absent, KEYS].head(3).astype(str).agg(" ".join, axis=1)
-        msg = f"{n_missing} (mixture, condition, class) pair(s) missing, e.g. {'; '.join(first)}"
+        first = merged.loc[absent, keys].head(3).astype(str).agg(" ".join, axis=1)
+        noun = "pair(s)" if keys == KEYS else "row(s)"
+        msg = f"{n_missing} {what} {noun} missing, e.g. {'; '.join(first)}"
         if allow_missing:
             notes.append(msg + " (scored as absent)")
         else:
             problems.append(msg + " (pass --allow-missing to score them as absent)")
-    merged["level_db"] = merged["level_db"].fillna(-np.inf)
+    for column in values:
+        merged[column] = merged[column].fillna(-np.inf)
     return Validation(tuple(problems), merged, n_missing, tuple(notes))
 
 
@@ -174,26 +241,49 @@ def truth_file(split: str) -> str:
     return f"ground_truth/{split}.csv"
 
 
-def load_truth(dataset: Path, split: str) -> pd.DataFrame:
-    """A generated dataset's ground truth for one split, in file order.
+def intervals_truth_file(split: str) -> str:
+    """A split's interval ground truth (LAeq per interval), relative to the dataset folder."""
+    return f"ground_truth/{split}_intervals.csv"
 
-    The CSV must carry the sha256 its ``manifest.json`` lists, so a truncated or
-    edited ground truth is never scored against.
-    """
+
+_CATEGORIES = {"mixture_id": "category", "condition": "category", "class": "category"}
+
+
+def _checked_csv(dataset: Path, split: str, relative: str) -> pd.DataFrame:
+    """A ground-truth CSV of the dataset, read only if it carries the sha256 its
+    ``manifest.json`` lists (a truncated or edited ground truth is never scored against)."""
     manifest = load_manifest(dataset)
     if split not in manifest["splits"]:
         raise SssleError(f"{dataset} has no split {split!r} (has {', '.join(manifest['splits'])})")
-    path = Path(dataset) / truth_file(split)
+    path = Path(dataset) / relative
+    if relative not in manifest["files"]:
+        raise SssleError(
+            f"{dataset} has no {relative} (generated before it existed?); "
+            "generate the dataset again to score time-resolved predictions"
+        )
     raw = read_file_bytes(path, "ground truth")
-    if hashlib.sha256(raw).hexdigest() != manifest["files"].get(truth_file(split)):
+    if hashlib.sha256(raw).hexdigest() != manifest["files"][relative]:
         raise SssleError(
             f"{path}: differs from the sha256 in {Path(dataset) / 'manifest.json'} "
             "(edited or truncated?); run `sssle-bench verify` on the dataset"
         )
-    return pd.read_csv(
-        io.BytesIO(raw),
-        dtype={"mixture_id": "category", "condition": "category", "class": "category"},
-    )
+    return pd.read_csv(io.BytesIO(raw), dtype=_CATEGORIES)
+
+
+def load_truth(dataset: Path, split: str) -> pd.DataFrame:
+    """A generated dataset's ground truth for one split, in file order (sha256-checked)."""
+    return _checked_csv(dataset, split, truth_file(split))
+
+
+def load_truth_intervals(dataset: Path, split: str) -> pd.DataFrame:
+    """The split's interval ground truth of the vocabulary's classes (the ``background``
+    and ``mixture`` rows dropped), in file order, sha256-checked, with ``present`` = the
+    class sounds in the interval (``laeq_db`` not empty)."""
+    frame = _checked_csv(dataset, split, intervals_truth_file(split))
+    keep = ~frame["class"].isin(["background", "mixture"]).to_numpy()
+    frame = frame[keep].reset_index(drop=True)
+    frame["class"] = frame["class"].cat.remove_unused_categories()
+    return frame.assign(present=frame["laeq_db"].notna().astype(np.int8))
 
 
 def validate_file(
@@ -207,6 +297,24 @@ def validate_file(
     raw = read_file_bytes(path, "predictions file")
     result = validate(parse_predictions(raw, path), truth, allow_missing)
     return replace(result, sha256=hashlib.sha256(raw).hexdigest()), truth
+
+
+def validate_intervals_file(
+    path: Path, dataset: Path, split: str, allow_missing: bool = False
+) -> tuple[Validation, pd.DataFrame]:
+    """Read and validate an interval predictions CSV; returns (result, interval truth)."""
+    truth = load_truth_intervals(dataset, split)
+    raw = read_file_bytes(path, "interval predictions file")
+    result = validate_intervals(
+        parse_predictions(raw, path, INTERVAL_COLUMNS), truth, allow_missing
+    )
+    return replace(result, sha256=hashlib.sha256(raw).hexdigest()), truth
+
+
+def intervals_beside(predictions: Path) -> Path | None:
+    """The ``intervals.csv`` in the predictions file's folder, if there is one."""
+    path = Path(predictions).parent / INTERVALS
+    return path if path.is_file() else None
 
 
 def read_meta(path: Path) -> dict[str, Any]:

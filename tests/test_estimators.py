@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,30 +19,46 @@ from sssle_bench.estimators.spectral import (
     spectrogram_levels,
     stft,
 )
-from sssle_bench.levels import dbfs, dbfs_a
+from sssle_bench.levels import dbfs, dbfs_a, time_levels
 
 
 def test_class_prior_is_the_median_of_usually_present_classes(toy_dataset: Path, tmp_path: Path):
     est = train("class-prior", toy_dataset, tmp_path / "m", {})
     truth = pd.read_csv(toy_dataset / "ground_truth" / "train.csv")
+    spans = pd.read_csv(toy_dataset / "ground_truth" / "train_intervals.csv")
+    out = est.predict(np.zeros(40000), 16000)  # 2.5 s: three 1 s intervals
+    usable = 0
     for label, rows in truth.groupby("class"):
-        expected = rows.loc[rows["present"] == 1, "level_dbfs_a"].median()
-        got = est.predict(np.zeros(16000), 16000)[label]
-        if rows["present"].mean() >= 0.5:
-            assert got == pytest.approx(expected)
+        on = rows["present"] == 1
+        if on.mean() >= 0.5:
+            usable += 1
+            assert out.levels[label] == pytest.approx(rows.loc[on, "level_dbfs_a"].median())
+            assert out.lafmax[label] == pytest.approx(rows.loc[on, "lafmax_db"].median())
+            sounding = spans.loc[spans["class"] == label, "laeq_db"].dropna()
+            assert out.intervals[label] == pytest.approx([sounding.median()] * 3)
         else:
-            assert got == -np.inf
-    loaded = estimator_class("class-prior").load(tmp_path / "m")
-    assert loaded.predict(np.zeros(10), 16000) == est.predict(np.zeros(10), 16000)
+            assert out.levels[label] == out.lafmax[label] == -np.inf
+            assert list(out.intervals[label]) == [-np.inf] * 3
+    assert usable >= 2
+    loaded = estimator_class("class-prior").load(tmp_path / "m").predict(np.zeros(10), 16000)
+    again = est.predict(np.zeros(10), 16000)
+    assert (loaded.levels, loaded.lafmax) == (again.levels, again.lafmax)
 
 
 def test_oracle_splits_the_mixture_level_among_present_classes():
     est = estimator_class("oracle-presence-split")()
     x = np.random.default_rng(0).standard_normal(16000) * 0.1
     info = MixtureInfo("m", "test", "none", {"a": True, "b": True, "c": False})
-    out = est.predict(x, 16000, info)
-    assert out["a"] == out["b"] == pytest.approx(dbfs_a(x, 16000) - 10 * np.log10(2))
-    assert out["c"] == -np.inf
+    x[:8000] = 0.0  # a silent first half second
+    out = est.predict(x, 16000, replace(info, interval_s=0.25))
+    half = 10 * np.log10(2)
+    assert out.levels["a"] == out.levels["b"] == pytest.approx(dbfs_a(x, 16000) - half)
+    mix = time_levels(x, 16000, 0.25)
+    assert np.isneginf(mix.laeq_db[:2]).all() and np.isfinite(mix.laeq_db[2:]).all()
+    np.testing.assert_array_equal(out.intervals["a"], mix.laeq_db - half)
+    assert out.lafmax["b"] == pytest.approx(mix.lafmax_db - half)
+    assert out.levels["c"] == out.lafmax["c"] == -np.inf
+    assert np.isneginf(out.intervals["c"]).all() and out.intervals["c"].size == 4
     with pytest.raises(SssleError, match="needs the mixture's true labels"):
         est.predict(x, 16000)
 
@@ -90,11 +107,11 @@ def test_nmf_needs_sources_and_predicts_finite_levels(toy_dataset: Path, tmp_pat
     config = {"components": 4, "train_iterations": 20, "predict_iterations": 20}
     est = train("nmf", toy_dataset, tmp_path / "m", config)
     mix = next(GeneratedDataset(toy_dataset).mixtures("test"))
-    levels = est.predict(mix.audio, mix.sample_rate)
+    levels = est.predict(mix.audio, mix.sample_rate).levels
     assert set(levels) == set(GeneratedDataset(toy_dataset).classes)
     assert all(-120 < v < 0 for v in levels.values())
     loaded = estimator_class("nmf").load(tmp_path / "m")
-    assert loaded.predict(mix.audio, mix.sample_rate) == levels
+    assert loaded.predict(mix.audio, mix.sample_rate).levels == levels
 
 
 def test_nmf_refuses_a_dataset_without_sources(synthetic_home: Path, tmp_path: Path):
@@ -124,7 +141,7 @@ def test_class_prior_takes_each_conditions_own_prior(toy_dataset: Path, tmp_path
     checked = 0
     for (cond, label), rows in truth.groupby(["condition", "class"]):
         info = MixtureInfo("m", "test", cond, {})
-        got = est.predict(np.zeros(10), 16000, info)[label]
+        got = est.predict(np.zeros(10), 16000, info).levels[label]
         if rows["present"].mean() >= 0.5:
             assert got == pytest.approx(rows.loc[rows["present"] == 1, "level_dbfs_a"].median())
             checked += 1
@@ -132,4 +149,4 @@ def test_class_prior_takes_each_conditions_own_prior(toy_dataset: Path, tmp_path
             assert got == -np.inf
     assert checked >= 4
     unknown = est.predict(np.zeros(10), 16000, MixtureInfo("m", "test", "bg-99", {}))
-    assert unknown == est.predict(np.zeros(10), 16000)  # pooled prior
+    assert unknown.levels == est.predict(np.zeros(10), 16000).levels  # pooled prior

@@ -41,7 +41,9 @@ def test_perfect_submission_is_valid_and_scores_zero(toy_dataset: Path, tmp_path
     )
     assert res.exit_code == 0, res.output
     doc = json.loads(out.read_text())
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
+    # a submission of schema-1 form (no LAFmax column, no intervals.csv): no time-resolved part
+    assert doc["time_resolved"] == {"lafmax": None, "intervals": None}
     assert (
         doc["truth"]["recipe_hash"]
         == json.loads((toy_dataset / "manifest.json").read_text())["recipe_hash"]

@@ -10,11 +10,19 @@ from __future__ import annotations
 from importlib.metadata import EntryPoint, entry_points
 
 from ..errors import SssleError
-from .base import BaseEstimator, Estimator, Levels
+from .base import BaseEstimator, Estimator, Levels, Prediction
 
 GROUP = "sssle_bench.estimators"
 
-__all__ = ["GROUP", "BaseEstimator", "Estimator", "Levels", "available", "estimator_class"]
+__all__ = [
+    "GROUP",
+    "BaseEstimator",
+    "Estimator",
+    "Levels",
+    "Prediction",
+    "available",
+    "estimator_class",
+]
 
 
 def available() -> dict[str, EntryPoint]:

@@ -4,13 +4,15 @@ An estimator has a ``name`` and a ``supervision`` (``none|weak|strong|oracle``),
 may be fitted on a generated dataset, saved and loaded, and predicts each
 class's level in dB re full scale from a mixture (``-inf`` = absent).
 ``info`` carries the mixture's identity and clip labels; only ``oracle``
-methods may read its labels.
+methods may read its labels. A method may also predict time-resolved
+descriptors by returning a :class:`Prediction` instead of plain levels.
 """
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -22,6 +24,26 @@ from ..paths import write_text
 from .options import check_options
 
 Levels = dict[str, float]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One mixture's predictions, per class (dB re full scale, ``-inf`` = absent).
+
+    ``levels``: the clip level (what ``predict`` returns when nothing more is
+    predicted); ``lafmax``: the maximum A-weighted Fast level; ``intervals``: the
+    A-weighted LAeq of each consecutive ``info.interval_s`` interval of the clip (as
+    :func:`sssle_bench.levels.interval_bounds` cuts it). None: not predicted.
+    """
+
+    levels: Levels
+    lafmax: Levels | None = None
+    intervals: dict[str, np.ndarray] | None = None
+
+
+def as_prediction(result: Levels | Prediction) -> Prediction:
+    """What ``predict`` returned, as a :class:`Prediction` (plain levels: clip level only)."""
+    return result if isinstance(result, Prediction) else Prediction(dict(result))
 
 
 @runtime_checkable
@@ -38,11 +60,13 @@ class Estimator(Protocol):
     @classmethod
     def load(cls, directory: Path) -> Estimator: ...
 
-    def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Levels: ...
+    def predict(
+        self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None
+    ) -> Levels | Prediction: ...
 
     def predict_batch(
         self, audios: list[np.ndarray], sr: int, infos: list[MixtureInfo | None]
-    ) -> list[Levels]: ...
+    ) -> list[Levels | Prediction]: ...
 
 
 class BaseEstimator(ABC):
@@ -85,10 +109,13 @@ class BaseEstimator(ABC):
         return est
 
     @abstractmethod
-    def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Levels:
-        """Each class's level in dB re full scale (``-inf`` = absent)."""
+    def predict(
+        self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None
+    ) -> Levels | Prediction:
+        """Each class's level in dB re full scale (``-inf`` = absent), optionally with
+        time-resolved descriptors (:class:`Prediction`)."""
 
     def predict_batch(
         self, audios: list[np.ndarray], sr: int, infos: list[MixtureInfo | None]
-    ) -> list[Levels]:
+    ) -> list[Levels | Prediction]:
         return [self.predict(a, sr, i) for a, i in zip(audios, infos, strict=True)]

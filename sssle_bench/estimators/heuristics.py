@@ -9,9 +9,9 @@ import pandas as pd
 
 from ..dataset import GeneratedDataset, MixtureInfo
 from ..errors import SssleError
-from ..levels import dbfs, dbfs_a
+from ..levels import dbfs, dbfs_a, interval_bounds, time_levels
 from ..metrics import truth_column
-from .base import BaseEstimator, Levels
+from .base import BaseEstimator, Prediction
 
 
 def level_fn(weighting: str):
@@ -21,7 +21,9 @@ def level_fn(weighting: str):
 
 class ClassPrior(BaseEstimator):
     """Per background condition, each class's median training level where its training
-    presence rate there is >= ``min_presence_rate``, else absent.
+    presence rate there is >= ``min_presence_rate``, else absent; likewise its median
+    LAFmax and its median LAeq over the training intervals in which it sounds (predicted
+    for every interval).
 
     Ignores the audio: the floor every method must beat. It knows the mixture's
     condition (as a method trained per condition does, and as the paper trains
@@ -41,37 +43,53 @@ class ClassPrior(BaseEstimator):
     }
 
     def fit(self, dataset: GeneratedDataset, split: str = "train") -> None:
-        truth = dataset.truth(split)
+        truth, spans = dataset.truth(split), dataset.interval_truth(split)
+        by_condition = dict(tuple(spans.groupby("condition", sort=False)))
         self.state = {
-            "levels": self._priors(truth),
+            "pooled": self._priors(truth, spans),
             "by_condition": {
-                str(cond): self._priors(rows)
+                str(cond): self._priors(rows, by_condition[cond])
                 for cond, rows in truth.groupby("condition", sort=False, observed=True)
             },
         }
 
-    def _priors(self, truth: pd.DataFrame) -> dict[str, float | None]:
-        """Median present level (dB) of each class whose presence rate reaches the bar."""
+    def _priors(self, truth: pd.DataFrame, spans: pd.DataFrame) -> dict[str, dict]:
+        """Per class whose presence rate reaches the bar: the median present clip level,
+        LAFmax and interval LAeq (dB); None for the others."""
         column = truth_column(self.config["weighting"])
-        levels: dict[str, float | None] = {}
+        sounding = spans.dropna(subset=["laeq_db"]).groupby("class")["laeq_db"].median()
+        priors: dict[str, dict] = {"levels": {}, "lafmax": {}, "intervals": {}}
         for label, rows in truth.groupby("class", sort=False, observed=True):
-            rate = float(rows["present"].mean())
-            median = float(rows.loc[rows["present"] == 1, column].median()) if rate > 0 else None
-            levels[str(label)] = median if rate >= self.config["min_presence_rate"] else None
-        return levels
+            on = rows["present"] == 1
+            usable = bool(on.any()) and float(on.mean()) >= self.config["min_presence_rate"]
+            name = str(label)
+            priors["levels"][name] = float(rows.loc[on, column].median()) if usable else None
+            priors["lafmax"][name] = float(rows.loc[on, "lafmax_db"].median()) if usable else None
+            priors["intervals"][name] = (
+                float(sounding[name]) if usable and name in sounding.index else None
+            )
+        return priors
 
-    def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Levels:
-        if "levels" not in self.state:
+    def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Prediction:
+        if "pooled" not in self.state:
             raise SssleError("class-prior: not fitted (run `sssle-bench train class-prior ...`)")
-        by_condition = self.state.get("by_condition", {})
-        levels = (
-            by_condition.get(info.condition, self.state["levels"]) if info else self.state["levels"]
+        pooled = self.state["pooled"]
+        priors = self.state["by_condition"].get(info.condition, pooled) if info else pooled
+        count = len(interval_bounds(audio.size, sr, info.interval_s if info else 1.0))
+
+        def db(v: float | None) -> float:
+            return -np.inf if v is None else v
+
+        return Prediction(
+            {c: db(v) for c, v in priors["levels"].items()},
+            {c: db(v) for c, v in priors["lafmax"].items()},
+            {c: np.full(count, db(v)) for c, v in priors["intervals"].items()},
         )
-        return {c: -np.inf if v is None else v for c, v in levels.items()}
 
 
 class OraclePresenceSplit(BaseEstimator):
-    """True presence labels; the mixture's level split equally among the present classes."""
+    """True presence labels; the mixture's level split equally among the present classes
+    (its clip level, its LAFmax and its LAeq in every interval)."""
 
     name: ClassVar[str] = "oracle-presence-split"
     supervision: ClassVar[str] = "oracle"
@@ -81,10 +99,18 @@ class OraclePresenceSplit(BaseEstimator):
     def fit(self, dataset: GeneratedDataset, split: str = "train") -> None:
         self.state = {"classes": list(dataset.classes)}
 
-    def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Levels:
+    def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Prediction:
         if info is None:
             raise SssleError("oracle-presence-split needs the mixture's true labels")
         present = [c for c, on in info.labels.items() if on]
-        mix_db = level_fn(self.config["weighting"])(audio, sr)
-        share = mix_db - 10 * np.log10(len(present)) if present else -np.inf
-        return {c: share if on else -np.inf for c, on in info.labels.items()}
+        share = 10 * np.log10(len(present)) if present else np.inf
+        mix = time_levels(audio, sr, info.interval_s)
+        level = level_fn(self.config["weighting"])(audio, sr) - share
+        return Prediction(
+            {c: level if on else -np.inf for c, on in info.labels.items()},
+            {c: mix.lafmax_db - share if on else -np.inf for c, on in info.labels.items()},
+            {
+                c: mix.laeq_db - share if on else np.full(mix.laeq_db.shape, -np.inf)
+                for c, on in info.labels.items()
+            },
+        )

@@ -21,8 +21,8 @@ import numpy as np
 
 from ..dataset import GeneratedDataset, MixtureInfo
 from ..errors import SssleError
-from .base import BaseEstimator, Levels
-from .spectral import masked_levels, stft
+from .base import BaseEstimator, Prediction
+from .spectral import masked_descriptors, masked_levels, stft
 
 _EPS = 1e-10
 
@@ -144,7 +144,7 @@ class SupervisedNMF(BaseEstimator):
         est.dictionary = np.load(Path(directory) / "dictionary.npy")
         return est
 
-    def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Levels:
+    def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Prediction:
         spec = stft(audio)
         v = np.abs(spec)
         k, n_free = self.config["components"], self.config["free_components"]
@@ -158,4 +158,7 @@ class SupervisedNMF(BaseEstimator):
             c: (w[:, i * k : (i + 1) * k] @ h[i * k : (i + 1) * k]) / model
             for i, c in enumerate(self.classes)
         }
-        return masked_levels(spec, masks, audio.size, sr, self.config["weighting"])
+        levels = masked_levels(spec, masks, audio.size, sr, self.config["weighting"])
+        interval_s = 1.0 if info is None else info.interval_s
+        intervals, lafmax = masked_descriptors(spec, masks, audio.size, sr, interval_s)
+        return Prediction(levels, lafmax, intervals)

@@ -16,10 +16,12 @@ from ..audio import read_audio
 from ..dataset import GeneratedDataset, MixtureInfo
 from ..errors import SssleError
 from ..executors import run_tasks
-from ..levels import to_mono
+from ..levels import interval_bounds, to_mono
 from ..paths import remove_file, write_text
 from ..recipe import dumps_toml, read_toml
+from ..submission import COLUMNS, INTERVAL_COLUMNS, INTERVALS
 from . import estimator_class
+from .base import as_prediction
 
 BATCH = 16
 
@@ -93,11 +95,42 @@ def _cached_model(name: str, model_dir: str, stamp: float):
     return load_trained(name, Path(model_dir))
 
 
+#: One mixture's predicted rows: ``(mixture_id, condition, class, level_db, lafmax_db)``
+#: per class and ``(mixture_id, condition, class, interval, laeq_db)`` per class interval.
+Rows = tuple[list[tuple], list[tuple]]
+
+
+def _prediction_rows(
+    name: str, info: MixtureInfo, n: int, sr: int, classes: tuple[str, ...], result: Any
+) -> Rows:
+    """The rows of one mixture's prediction (``n`` samples at ``sr`` Hz); a time-resolved
+    prediction with another number of intervals than the clip has is an error."""
+    pred = as_prediction(result)
+    lafmax = pred.lafmax or {}
+    levels = [
+        (info.mixture_id, info.condition, c, pred.levels.get(c, -np.inf), lafmax.get(c, np.nan))
+        for c in classes
+    ]
+    spans: list[tuple] = []
+    if pred.intervals is not None:
+        count = len(interval_bounds(n, sr, info.interval_s))
+        for c in classes:
+            values = np.asarray(pred.intervals.get(c, np.full(count, -np.inf)), dtype=float)
+            if values.shape != (count,):
+                raise SssleError(
+                    f"{name}: {values.size} interval levels of {c!r} for mixture "
+                    f"{info.mixture_id} ({info.condition}), whose {n / sr:g} s make {count} "
+                    f"intervals of {info.interval_s:g} s"
+                )
+            spans += [(info.mixture_id, info.condition, c, i, v) for i, v in enumerate(values)]
+    return levels, spans
+
+
 def _predict_batch(
     task: tuple[str, str, tuple[str, ...], list[tuple[MixtureInfo, str]]],
-) -> list[tuple[str, str, str, float]]:
-    """Worker: ``(mixture_id, condition, class, level_db)`` rows of one batch of mixtures
-    (``classes``: the dataset's, in order)."""
+) -> list[Rows]:
+    """Worker: the prediction rows (:data:`Rows`) of one batch of mixtures (``classes``:
+    the dataset's, in order)."""
     name, model_dir, classes, batch = task
     est = _cached_model(name, model_dir, _stamp(model_dir))
     audio, rates = [], set()
@@ -107,11 +140,11 @@ def _predict_batch(
         rates.add(sr)
     if len(rates) != 1:
         raise SssleError(f"mixtures of one batch have sample rates {sorted(rates)}")
-    levels = est.predict_batch(audio, rates.pop(), [info for info, _ in batch])
+    sr = rates.pop()
+    results = est.predict_batch(audio, sr, [info for info, _ in batch])
     return [
-        (info.mixture_id, info.condition, c, lv.get(c, -np.inf))
-        for (info, _), lv in zip(batch, levels, strict=True)
-        for c in classes
+        _prediction_rows(name, info, x.size, sr, classes, result)
+        for (info, _), x, result in zip(batch, audio, results, strict=True)
     ]
 
 
@@ -125,7 +158,9 @@ def predict(
     executor: Executor | None = None,
     workers: int | None = None,
 ) -> Path:
-    """Write ``out/predictions.csv`` (every condition) and ``out/meta.toml``.
+    """Write ``out/predictions.csv`` (every condition; with a ``lafmax_db`` column when the
+    method predicts it), ``out/intervals.csv`` (when it predicts LAeq per interval) and
+    ``out/meta.toml``.
 
     Mixtures are predicted in batches of :data:`BATCH` table rows, here or, with
     ``executor``, one batch per task on its workers (which must see the model and
@@ -136,16 +171,27 @@ def predict(
     ds = GeneratedDataset(dataset_dir)
     infos = [(info, str(path.resolve())) for info, path in ds.mixture_infos(split)]
     tasks = [(name, where, ds.classes, infos[i : i + BATCH]) for i in range(0, len(infos), BATCH)]
-    rows: list[tuple[str, str, str, float]] = []
+    rows: list[tuple] = []
+    spans: list[tuple] = []
     results = run_tasks(_predict_batch, tasks, 1, f"predict {name}", executor, workers, "batch")
     for batch_rows in results:
-        rows.extend(batch_rows)
+        for levels, intervals in batch_rows:
+            rows += levels
+            spans += intervals
     out = Path(out)
-    frame = pd.DataFrame(rows, columns=["mixture_id", "condition", "class", "level_db"])
-    # A score.json left from earlier predictions would describe other numbers.
+    frame = pd.DataFrame(rows, columns=[*COLUMNS, "lafmax_db"])
+    if frame["lafmax_db"].isna().all():
+        frame = frame.drop(columns="lafmax_db")
+    # A score.json left from earlier predictions would describe other numbers, and an
+    # intervals.csv left from them would be scored with these.
     if remove_file(out, "score.json"):
         echo(f"removed {out / 'score.json'}: it scored the previous predictions")
+    if remove_file(out, INTERVALS) and not spans:
+        echo(f"removed {out / INTERVALS}: it held the previous predictions' intervals")
     write_text(out, "predictions.csv", frame.to_csv(index=False, float_format="%.4f"))
+    if spans:
+        table = pd.DataFrame(spans, columns=list(INTERVAL_COLUMNS))
+        write_text(out, INTERVALS, table.to_csv(index=False, float_format="%.4f"))
     meta = {
         "method": name,
         "short_name": name,

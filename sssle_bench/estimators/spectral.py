@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..levels import a_weighting_gain, power_to_db
+from ..levels import FAST_TAU_S, a_weighting_gain, interval_bounds, power_to_db
 
 N_FFT = 512
 HOP = 128
@@ -52,6 +52,23 @@ def istft(spec: np.ndarray, length: int, n_fft: int = N_FFT, hop: int = HOP) -> 
     return out[pad : pad + length]
 
 
+def _frame_energy(
+    magnitude: np.ndarray, sr: int, weighting: str, n_fft: int, hop: int
+) -> np.ndarray:
+    """Each frame's share of the signal energy (sum of squared samples), ``(..., frames)``:
+    by Parseval, the (weighted) bin powers over ``n_fft`` times the squared window's
+    overlap gain; the frames add up to the clip's energy."""
+    weights = np.full(n_fft // 2 + 1, 2.0)  # one-sided spectrum: bins count twice...
+    weights[0] = 1.0  # ...but DC
+    if n_fft % 2 == 0:
+        weights[-1] = 1.0  # ...and Nyquist
+    if weighting.upper() == "A":
+        weights = weights * a_weighting_gain(np.fft.rfftfreq(n_fft, 1.0 / sr)) ** 2
+    overlap = (window(n_fft) ** 2).sum() / hop
+    mag = np.asarray(magnitude, dtype=np.float64)
+    return np.einsum("...ft,f->...t", mag * mag, weights) / (n_fft * overlap)
+
+
 def spectrogram_levels(
     magnitude: np.ndarray,
     length: int,
@@ -65,16 +82,41 @@ def spectrogram_levels(
     ``magnitude`` is ``(..., bins, frames)``; returns the leading shape.
     ``length`` is each signal's number of samples; ``weighting`` ``A`` or ``Z``.
     """
-    weights = np.full(n_fft // 2 + 1, 2.0)  # one-sided spectrum: bins count twice...
-    weights[0] = 1.0  # ...but DC
-    if n_fft % 2 == 0:
-        weights[-1] = 1.0  # ...and Nyquist
-    if weighting.upper() == "A":
-        weights = weights * a_weighting_gain(np.fft.rfftfreq(n_fft, 1.0 / sr)) ** 2
-    overlap = (window(n_fft) ** 2).sum() / hop
-    mag = np.asarray(magnitude, dtype=np.float64)
-    energy = np.einsum("...ft,f->...", mag * mag, weights) / (n_fft * overlap)
+    energy = _frame_energy(magnitude, sr, weighting, n_fft, hop).sum(axis=-1)
     return np.asarray(power_to_db(energy / length))
+
+
+def spectrogram_descriptors(
+    magnitude: np.ndarray,
+    length: int,
+    sr: int,
+    interval_s: float,
+    n_fft: int = N_FFT,
+    hop: int = HOP,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Time-resolved A-weighted descriptors (dB re full scale) of the signals behind
+    magnitude spectrograms ``(..., bins, frames)`` of ``length`` samples at ``sr`` Hz.
+
+    Returns ``(laeq, lafmax)``: the LAeq of each ``interval_s`` interval
+    (``(..., intervals)``, cut as :func:`~sssle_bench.levels.interval_bounds` cuts the
+    ground truth; frame ``t``, centred on sample ``t * hop``, counts in the interval
+    holding its centre) and the maximum Fast-weighted level (``(...)``: the IEC 61672-1
+    recursion run over the frames' power, constant within each hop).
+    """
+    from scipy.signal import lfilter
+
+    energy = _frame_energy(magnitude, sr, "A", n_fft, hop)
+    bounds = interval_bounds(length, sr, interval_s)
+    step = bounds[0][1] - bounds[0][0]
+    owner = np.minimum(np.arange(energy.shape[-1]) * hop // step, len(bounds) - 1)
+    sums = np.zeros((*energy.shape[:-1], len(bounds)))
+    np.add.at(np.moveaxis(sums, -1, 0), owner, np.moveaxis(energy, -1, 0))
+    sizes = np.array([b - a for a, b in bounds], dtype=float)
+    laeq = np.asarray(power_to_db(sums / sizes))
+    alpha = 1.0 - np.exp(-hop / (FAST_TAU_S * sr))
+    fast = lfilter([alpha], [1.0, alpha - 1.0], energy / hop, axis=-1)
+    lafmax = np.asarray(power_to_db(np.maximum(fast.max(axis=-1), 0.0)))
+    return laeq, lafmax
 
 
 def masked_levels(
@@ -85,6 +127,19 @@ def masked_levels(
     names = list(masks)
     levels = spectrogram_levels(np.stack([masks[c] * mag for c in names]), length, sr, weighting)
     return dict(zip(names, map(float, levels), strict=True))
+
+
+def masked_descriptors(
+    spec: np.ndarray, masks: dict[str, np.ndarray], length: int, sr: int, interval_s: float
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Each class's LAeq per interval and LAFmax (dB re full scale) from its masked
+    spectrogram ``mask * |spec|`` (:func:`spectrogram_descriptors`)."""
+    mag = np.abs(spec)
+    names = list(masks)
+    laeq, lafmax = spectrogram_descriptors(
+        np.stack([masks[c] * mag for c in names]), length, sr, interval_s
+    )
+    return dict(zip(names, laeq, strict=True)), dict(zip(names, map(float, lafmax), strict=True))
 
 
 def ideal_ratio_mask_levels(

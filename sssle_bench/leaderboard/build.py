@@ -12,9 +12,15 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SssleError
-from ..metrics import ScoreSettings, pair_stats, truth_column
+from ..metrics import SCHEMA_VERSION, ScoreSettings, pair_stats, truth_column
 from ..paths import make_dir, remove_file, write_bytes, write_text
-from ..scoring import score_document, truth_identity, write_json
+from ..scoring import (
+    intervals_sha256,
+    load_intervals,
+    score_document,
+    truth_identity,
+    write_json,
+)
 from ..significance import adjusted_matrix, pairwise_table, per_mixture, rank_groups
 from ..submission import Validation, read_meta, validate_file
 from . import html, plots
@@ -28,9 +34,11 @@ def _cached_score(
     identity: dict[str, Any],
     settings: ScoreSettings,
     predictions_sha256: str,
+    spans_sha256: str | None = None,
 ) -> tuple[dict | None, str]:
-    """A folder's ``score.json`` if it belongs to these exact predictions, this split's exact
-    ground truth and these settings; else ``(None, why it is not reused)``.
+    """A folder's ``score.json`` if it belongs to these exact predictions (and interval
+    predictions, ``spans_sha256``; None: none), this split's exact ground truth, these
+    settings and this schema; else ``(None, why it is not reused)``.
 
     A ``score.json`` that is not a readable JSON object is an error (delete it to rescore);
     one scored against another recipe is refused (scores of different datasets never mix).
@@ -54,8 +62,16 @@ def _cached_score(
     scored = doc.get("predictions") if isinstance(doc.get("predictions"), dict) else {}
     checks = [
         (
+            doc.get("schema_version") == SCHEMA_VERSION,
+            f"it has schema {doc.get('schema_version')!r}, not {SCHEMA_VERSION}",
+        ),
+        (
             scored.get("sha256") == predictions_sha256,
             f"it scored other predictions than {folder / PREDICTIONS}",
+        ),
+        (
+            intervals_sha256(doc) == spans_sha256,
+            f"it scored other interval predictions than {folder}'s",
         ),
         (
             truth.get("ground_truth_sha256") == identity["ground_truth_sha256"],
@@ -161,10 +177,12 @@ def build_leaderboard(
     pairs: dict[str, pd.DataFrame] = {}
     for name, (folder, meta) in plan.items():
         result, truth = validate_file(folder / PREDICTIONS, truth_dir, split)
-        doc, why = _cached_score(folder, identity, settings, result.sha256)
+        spans = load_intervals(folder / PREDICTIONS, truth_dir, split)
+        spans_sha = None if spans is None else spans[1].sha256
+        doc, why = _cached_score(folder, identity, settings, result.sha256, spans_sha)
         if doc is None:
             echo(f"scoring {folder}" + (f" (score.json not reused: {why})" if why else ""))
-            doc = score_document(folder / PREDICTIONS, result, truth, identity, settings)
+            doc = score_document(folder / PREDICTIONS, result, truth, identity, settings, spans)
         doc["method"] = meta or doc.get("method", {})
         docs[name] = doc
         pairs[name] = present_pairs(result, truth, settings)

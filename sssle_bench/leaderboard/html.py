@@ -70,6 +70,15 @@ COLUMNS = (
     ("f1", "F1", "presence detection F1"),
 )
 CONDITION_PREFIX = "mae_present_db_"
+#: Time-resolved columns after the conditions: (table column, header, tooltip).
+TIME_COLUMNS = (
+    (
+        "interval_mae_db",
+        "LAeq intervals",
+        "MAE of each class's LAeq per interval, over intervals where it sounds (dB)",
+    ),
+    ("lafmax_mae_db", "LAFmax", "MAE of each present class's maximum Fast level (dB)"),
+)
 
 
 def _missing(value: Any) -> bool:
@@ -111,6 +120,7 @@ def _row(row: pd.Series, conditions: list[str]) -> str:
         _number(row["f1"], digits=3),
     ]
     cells += [_number(row[f"{CONDITION_PREFIX}{c}"], cls="cond") for c in conditions]
+    cells += [_number(row.get(column), cls="cond") for column, _, _ in TIME_COLUMNS]
     return '<tr class="method-row">' + "".join(cells) + "</tr>"
 
 
@@ -119,13 +129,21 @@ def _table(rows: pd.DataFrame, conditions: list[str], table_id: str) -> str:
     group = (
         f'<th class="group" colspan="{len(COLUMNS)}"></th>'
         f'<th class="group" colspan="{len(conditions)}">MAE by background condition (dB)</th>'
+        f'<th class="group" colspan="{len(TIME_COLUMNS)}">time-resolved MAE (dB)</th>'
     )
-    labels = "".join(
-        f'<th title="{html.escape(tip)}">{html.escape(label)}</th>' for _, label, tip in COLUMNS
-    ) + "".join(
-        f'<th title="MAE over present sources in condition {html.escape(c)} (dB)">'
-        f"{html.escape(c)}</th>"
-        for c in conditions
+    labels = (
+        "".join(
+            f'<th title="{html.escape(tip)}">{html.escape(label)}</th>' for _, label, tip in COLUMNS
+        )
+        + "".join(
+            f'<th title="MAE over present sources in condition {html.escape(c)} (dB)">'
+            f"{html.escape(c)}</th>"
+            for c in conditions
+        )
+        + "".join(
+            f'<th title="{html.escape(tip)}">{html.escape(label)}</th>'
+            for _, label, tip in TIME_COLUMNS
+        )
     )
     body = "\n".join(_row(row, conditions) for _, row in rows.iterrows())
     return (

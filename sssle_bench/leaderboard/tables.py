@@ -6,6 +6,9 @@ from typing import Any
 
 import pandas as pd
 
+#: score.json ``time_resolved`` sections and their leaderboard column (overall MAE, dB).
+TIME_RESOLVED = {"intervals": "interval_mae_db", "lafmax": "lafmax_mae_db"}
+
 
 def method_name(doc: dict[str, Any], fallback: str) -> str:
     """The method's display name: ``meta.toml`` ``method``, else the folder name."""
@@ -22,8 +25,10 @@ def ranked_table(docs: dict[str, dict[str, Any]]) -> pd.DataFrame:
     better), then the oracle references (empty ``rank``), also by MAE.
 
     Columns: ``rank, method, short_name, supervision, mae_present_db, ci_low,
-    ci_high, median_present_db, p90_present_db, bias_db, mae_all_db, f1`` and
-    ``mae_present_db_<condition>`` for every condition.
+    ci_high, median_present_db, p90_present_db, bias_db, mae_all_db, f1``,
+    ``mae_present_db_<condition>`` for every condition, and the time-resolved
+    ``interval_mae_db`` (LAeq per interval, present intervals) and ``lafmax_mae_db``
+    (empty for a method that did not submit them).
     """
     rows = []
     for name, doc in docs.items():
@@ -44,6 +49,11 @@ def ranked_table(docs: dict[str, dict[str, Any]]) -> pd.DataFrame:
         }
         for cond, group in doc["by_condition"].items():
             row[f"mae_present_db_{cond}"] = group["mae_present_db"]["value"]
+        extra = doc.get("time_resolved") or {}
+        for key, column in TIME_RESOLVED.items():
+            row[column] = (
+                extra[key]["overall"]["all"]["mae_present_db"]["value"] if extra.get(key) else None
+            )
         rows.append(row)
     table = pd.DataFrame(rows)
     numeric = [c for c in table.columns if c not in ("method", "short_name", "supervision")]
@@ -79,5 +89,7 @@ def to_markdown(table: pd.DataFrame, title: str) -> str:
         "`ref`: an oracle method (it reads the true labels), shown as a reference, not ranked.",
         "`rank_group`: methods of one group are statistically tied with the group's best",
         "(paired sign-flip test on per-mixture MAE, Holm-adjusted p >= 0.05; `pairwise.csv`).",
+        "`interval_mae_db`: MAE of each class's A-weighted LAeq per interval, over the intervals",
+        "where it sounds; `lafmax_mae_db`: MAE of present classes' LAFmax (`-`: not submitted).",
     ]
     return "\n".join(lines) + "\n"

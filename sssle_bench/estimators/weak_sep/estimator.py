@@ -13,8 +13,8 @@ import torch
 from ...dataset import GeneratedDataset, MixtureInfo
 from ...errors import SssleError
 from ...paths import write_bytes, write_text
-from ..base import BaseEstimator, Levels
-from ..spectral import spectrogram_levels
+from ..base import BaseEstimator, Prediction
+from ..spectral import spectrogram_descriptors, spectrogram_levels
 from .config import WeakSepConfig, make_config
 from .train import Trainer, fit, pretrain_shared_classifier
 
@@ -111,7 +111,7 @@ class WeakSep(BaseEstimator):
             est.trainers[condition] = trainer
         return est
 
-    def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Levels:
+    def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Prediction:
         return self.predict_batch([audio], sr, [info])[0]
 
     def _trainer_for(self, info: MixtureInfo | None) -> Trainer:
@@ -132,9 +132,11 @@ class WeakSep(BaseEstimator):
     @torch.inference_mode()
     def predict_batch(
         self, audios: list[np.ndarray], sr: int, infos: list[MixtureInfo | None]
-    ) -> list[Levels]:
-        """Each mixture through its condition's model, in chunks of :attr:`CHUNK` clips."""
-        out: list[Levels | None] = [None] * len(audios)
+    ) -> list[Prediction]:
+        """Each mixture through its condition's model, in chunks of :attr:`CHUNK` clips:
+        clip levels, LAeq per interval and LAFmax of its masked spectrograms."""
+        out: list[Prediction | None] = [None] * len(audios)
+        interval_s = next((i.interval_s for i in infos if i is not None), 1.0)
         groups: dict[int, list[int]] = {}
         trainers: dict[int, Trainer] = {}
         for i, info in enumerate(infos):
@@ -144,20 +146,34 @@ class WeakSep(BaseEstimator):
         for key, indices in groups.items():
             for start in range(0, len(indices), self.CHUNK):
                 chunk = indices[start : start + self.CHUNK]
-                levels = self._predict_chunk(trainers[key], [audios[i] for i in chunk], sr)
+                levels = self._predict_chunk(
+                    trainers[key], [audios[i] for i in chunk], sr, interval_s
+                )
                 for i, lv in zip(chunk, levels, strict=True):
                     out[i] = lv
         return out  # type: ignore[return-value]
 
-    def _predict_chunk(self, trainer: Trainer, audios: list[np.ndarray], sr: int) -> list[Levels]:
+    def _predict_chunk(
+        self, trainer: Trainer, audios: list[np.ndarray], sr: int, interval_s: float
+    ) -> list[Prediction]:
         batch = torch.from_numpy(np.stack(audios).astype(np.float32))
         mag, feats = trainer.spectra(batch)
         sources = (trainer.separator(feats) * mag[:, None]).cpu().numpy()
         probs = trainer.classify(mag).cpu().numpy()
-        levels = spectrogram_levels(
-            sources, audios[0].size, sr, self.cfg.weighting, self.cfg.n_fft, self.cfg.hop
-        )
-        threshold = self.cfg.presence_threshold
-        if threshold is not None:
-            levels = np.where(probs >= threshold, levels, -np.inf)
-        return [dict(zip(self.classes, map(float, row), strict=True)) for row in levels]
+        c = self.cfg
+        n = audios[0].size
+        levels = spectrogram_levels(sources, n, sr, c.weighting, c.n_fft, c.hop)
+        laeq, lafmax = spectrogram_descriptors(sources, n, sr, interval_s, c.n_fft, c.hop)
+        if c.presence_threshold is not None:
+            absent = probs < c.presence_threshold
+            levels = np.where(absent, -np.inf, levels)
+            lafmax = np.where(absent, -np.inf, lafmax)
+            laeq = np.where(absent[..., None], -np.inf, laeq)
+        return [
+            Prediction(
+                dict(zip(self.classes, map(float, levels[b]), strict=True)),
+                dict(zip(self.classes, map(float, lafmax[b]), strict=True)),
+                dict(zip(self.classes, laeq[b], strict=True)),
+            )
+            for b in range(len(audios))
+        ]
