@@ -202,9 +202,13 @@ def test_one_model_per_condition_with_its_own_margin(toy_dataset: Path, tmp_path
     audio = next(ds.mixtures("test")).audio
     info = {c: MixtureInfo("m", "test", c, {}) for c in ("none", "bg-20")}
     by_model = {c: loaded.predict(audio, 16000, info[c]) for c in info}
-    assert by_model["none"] != by_model["bg-20"]  # two models, two answers
+    assert by_model["none"].levels != by_model["bg-20"].levels  # two models, two answers
     both = loaded.predict_batch([audio, audio], 16000, [info["bg-20"], info["none"]])
-    assert both == [by_model["bg-20"], by_model["none"]]
+    assert [p.levels for p in both] == [by_model["bg-20"].levels, by_model["none"].levels]
+    assert [p.lafmax for p in both] == [by_model["bg-20"].lafmax, by_model["none"].lafmax]
+    for got, want in zip(both, (by_model["bg-20"], by_model["none"]), strict=True):
+        assert all(np.array_equal(got.intervals[c], want.intervals[c]) for c in ds.classes)
+        assert all(got.intervals[c].size == 4 for c in ds.classes)  # 4 s: four 1 s intervals
     with pytest.raises(SssleError, match="no model for condition 'bg0'"):
         loaded.predict(audio, 16000, MixtureInfo("m", "test", "bg0", {}))
 
@@ -372,13 +376,16 @@ def test_the_objective_prefers_oracle_masks_to_absorbing_the_background(selectiv
 
 
 def test_the_original_crnn_shape_and_its_half_on_silence():
-    """The original classifier: bias-free, so 0.5 for every class on silence whatever its
-    weights (why ours is a deliberate deviation); presence in [0, 1] per clip otherwise."""
+    """The original classifier without bias says 0.5 for every class on silence whatever
+    its weights (why the compact one is a deliberate deviation); with the bias the
+    paper's configs pass, it has bias vectors and can say otherwise."""
     from sssle_bench.estimators.weak_sep.train import Trainer
 
     config = make_config({"preset": "paper"})
-    assert config.classifier_arch == "original"
-    trainer = Trainer(config, 5)
+    assert config.classifier_arch == "original" and config.classifier_bias
+    biased = Trainer(config, 5).classifier
+    assert sum(p.ndim == 1 for p in biased.parameters()) == 3 + 4 + 1  # convs, BiLSTM, fc
+    trainer = Trainer(make_config({"preset": "paper", "classifier_bias": False}), 5)
     trainer.classifier.eval()
     with torch.no_grad():
         silence = trainer.classify(trainer.spectra(torch.zeros(2, 64000))[0])
@@ -387,3 +394,64 @@ def test_the_original_crnn_shape_and_its_half_on_silence():
     assert noise.shape == (2, 5) and torch.all((noise > 0) & (noise < 1))
     assert not torch.all(noise == 0.5)
     assert all(p.ndim > 1 for p in trainer.classifier.parameters())  # no bias vectors
+
+
+def test_the_original_unet_layer_by_layer():
+    """``UNetSpectrogramSeparator(n_blocks=3, init_channels=64)`` of the paper's configs:
+    the same convolutions (shapes in PyTorch's weight layout), ReLU throughout, a
+    BatchNorm then sigmoid output block, and the input size restored exactly."""
+    from torch import nn
+
+    from sssle_bench.estimators.weak_sep.train import Trainer
+
+    config = make_config({"preset": "paper"})
+    assert config.separator_arch == "original" and config.unet_levels == 4
+    unet = Trainer(config, 5).separator
+    convs = [m.weight.shape for m in unet.modules() if isinstance(m, nn.Conv2d)]
+    assert convs == [(64, 1, 5, 5), (128, 64, 5, 5), (256, 128, 5, 5), (512, 256, 5, 5)]
+    ups = [m.weight.shape for m in unet.modules() if isinstance(m, nn.ConvTranspose2d)]
+    # the first up block has no skip; the others and the output block take [skip, x]
+    assert ups == [(512, 256, 5, 5), (512, 128, 5, 5), (256, 64, 5, 5), (128, 5, 5, 5)]
+    kinds = [type(m).__name__ for m in unet.modules() if not list(m.children())]
+    assert "LeakyReLU" not in kinds and kinds.count("ReLU") == 7
+    assert kinds[-3:] == ["ConvTranspose2d", "BatchNorm2d", "Sigmoid"]
+    small = Trainer(make_config({"preset": "paper", "unet_channels": 4}), 5)
+    small.separator.eval()
+    for frames in (126, 125):
+        _, feats = small.spectra(torch.randn(2, (frames - 1) * 128) * 0.1)
+        assert feats.shape == (2, 1, 257, frames)
+        masks = small.separator(feats)
+        assert masks.shape == (2, 5, 257, frames)
+        assert torch.all((masks > 0) & (masks < 1))
+
+
+def test_classifier_pretraining_stops_on_validation_and_keeps_its_best_epoch(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """The original's schedule: stop after ``patience`` epochs without a lower validation
+    BCE, keep the best epoch's weights, freeze."""
+    import torch
+
+    from sssle_bench.estimators.weak_sep import train as t
+    from sssle_bench.estimators.weak_sep.config import make_config
+
+    trainer = t.Trainer(make_config({"preset": "cpu"}), 3)
+    valid_bce = iter([0.5, 0.4, 0.45, 0.41, 0.6, 0.3])
+
+    def scripted(trn, loader, silence, gains, opt=None):
+        if opt is None:
+            return next(valid_bce)
+        with torch.no_grad():  # a visible training step: every weight + 1
+            for w in trn.classifier.parameters():
+                w.add_(1.0)
+        return 1.0
+
+    monkeypatch.setattr(t, "_classifier_bce", scripted)
+    first = next(trainer.classifier.parameters()).detach().clone()
+    said: list[str] = []
+    losses = t.train_classifier(trainer, "train", 50, 1e-4, said.append, valid="v", patience=3)
+    assert len(losses) == 5  # best at epoch 2, then 3 epochs without a lower BCE
+    assert said[-1] == "classifier: early stopping after epoch 5 (patience 3)"
+    kept = next(trainer.classifier.parameters())
+    assert torch.allclose(kept, first + 2, atol=1e-5) and not kept.requires_grad
+    assert "valid bce 0.4000" in said[1]

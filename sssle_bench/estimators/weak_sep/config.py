@@ -38,6 +38,7 @@ LIMITS: dict[str, tuple[float | None, float | None]] = {
     "batch_size": (1, None),
     "epochs": (1, None),
     "classifier_epochs": (0, None),
+    "classifier_patience": (1, None),
     "patience": (0, None),
     "max_train_mixtures": (1, None),
     "threads": (1, None),
@@ -68,6 +69,12 @@ class WeakSepConfig:
     #: "compact": 3x3 convs + BatchNorm on log-mel 40 (ours); "original": the original
     #: code's bias-free CRNN on linear magnitude (``models.OriginalCRNN``).
     classifier_arch: str = "compact"
+    #: Bias terms in the original CRNN (the paper's configs: true; its class default: false).
+    classifier_bias: bool = False
+    #: "compact": ours (input BatchNorm, LeakyReLU down, ReLU up, a 1x1 sigmoid head, input
+    #: padded to a multiple of 2**levels); "original": the original code's U-Net
+    #: (``models.OriginalUNet``: ReLU throughout, transposed-conv sigmoid output block).
+    separator_arch: str = "compact"
     lstm_hidden: int = 100
     n_mels: int = 40
     silence_ratio: float = 0.01
@@ -92,6 +99,9 @@ class WeakSepConfig:
     batch_size: int = 8
     epochs: int = 50
     classifier_epochs: int = 10
+    #: Stop pretraining the classifier after this many epochs without a lower validation
+    #: BCE and keep its best epoch (the original: 5); None = every epoch, the last kept.
+    classifier_patience: int | None = None
     patience: int = 5
     max_train_mixtures: int | None = None
     #: torch CPU threads. 1 (default) makes training bit-reproducible for a seed;
@@ -125,6 +135,7 @@ class WeakSepConfig:
                 "weighting": ("A", "Z"),
                 "consistency_scale": ("absolute", "relative"),
                 "classifier_arch": ("compact", "original"),
+                "separator_arch": ("compact", "original"),
             },
         )
         for condition in self.conditions or ():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import torch
 from torch import nn
@@ -76,6 +78,77 @@ class UNet(nn.Module):
         return torch.sigmoid(self.head(x))[:, :, :f, :t].contiguous()
 
 
+class OriginalUNet(nn.Module):
+    """The original code's ``UNetSpectrogramSeparator`` (``cdsd/models.py`` l. 103-255):
+    an input block and ``levels - 1`` down blocks of 5x5 stride-2 convolutions, each with
+    BatchNorm and ReLU (channels ``channels`` doubling per down block); up blocks of 5x5
+    stride-2 transposed convolutions with BatchNorm and ReLU, the first without a skip
+    connection, the others on ``[skip, x]``; an output block, a transposed convolution
+    on ``[input block's output, x]`` to one channel per class, BatchNorm, sigmoid. Every
+    transposed convolution restores its block's input size exactly (output padding 1 on
+    even dimensions), so no input padding is needed.
+
+    Input: log window-scaled magnitude ``(batch, 1, bins, frames)``
+    (:func:`original_features`).
+    """
+
+    def __init__(self, n_classes: int, channels: int = 64, levels: int = 4):
+        super().__init__()
+        if levels < 2:
+            raise ValueError("the original U-Net has an input block and at least one level")
+        widths = [channels * 2**i for i in range(levels)]
+        self.inc = self._down(1, widths[0])
+        self.down = nn.ModuleList(self._down(a, b) for a, b in pairwise(widths))
+        ups, cin = [], widths[-1]
+        for i, cout in enumerate(reversed(widths[:-1])):
+            ups.append(_OriginalUp(cin if i == 0 else 2 * cin, cout, nn.ReLU()))
+            cin = cout
+        self.up = nn.ModuleList(ups)
+        self.outc = _OriginalUp(2 * widths[0], n_classes, nn.Sigmoid())
+
+    @staticmethod
+    def _down(cin: int, cout: int) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(cin, cout, 5, 2, 2), nn.BatchNorm2d(cout), nn.ReLU())
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, bins, frames)`` -> masks ``(B, classes, bins, frames)``."""
+        sizes = [features.shape[2:]]
+        x = self.inc(features)
+        skips = [x]
+        for block in self.down:
+            sizes.append(x.shape[2:])
+            x = block(x)
+            skips.append(x)
+        skips.pop()
+        for i, block in enumerate(self.up):
+            x = block(x if i == 0 else torch.cat([skips.pop(), x], dim=1), sizes.pop())
+        return self.outc(torch.cat([skips.pop(), x], dim=1), sizes.pop())
+
+
+class _OriginalUp(nn.Module):
+    """Transposed 5x5 stride-2 convolution, BatchNorm, ``activation``; the output padding
+    (1 on even target dimensions) is chosen per call so the output has ``size``."""
+
+    def __init__(self, cin: int, cout: int, activation: nn.Module):
+        super().__init__()
+        self.conv = nn.ConvTranspose2d(cin, cout, 5, 2, 2)
+        self.norm = nn.BatchNorm2d(cout)
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor, size: torch.Size) -> torch.Tensor:
+        pad = tuple(int(n % 2 == 0) for n in size)
+        x = nn.functional.conv_transpose2d(
+            x, self.conv.weight, self.conv.bias, 2, 2, output_padding=pad
+        )
+        return self.activation(self.norm(x))
+
+
+def original_features(scaled: torch.Tensor) -> torch.Tensor:
+    """The original separator's input: ``log(|X| + 1e-20)`` of the window-scaled magnitude
+    (``LogMagnitude`` on ``Spectrogram(window_scaling=True)``), ``(batch, 1, bins, frames)``."""
+    return torch.log(scaled + 1e-20).unsqueeze(1)
+
+
 class CRNN(nn.Module):
     """Convolutions with pooling, a BiLSTM over time, one sigmoid per class (clip level).
 
@@ -108,13 +181,15 @@ class CRNN(nn.Module):
 
 
 class OriginalCRNN(nn.Module):
-    """The original code's ``CRNNSpectrogramClassifier`` (``cdsd/models.py`` l. 321-395):
-    bias-free 5x5 convolutions 32/64/128 without BatchNorm, ReLU, max pooling (2, 1),
-    (2, 2), (2, 2) over (frequency, time), a bias-free BiLSTM over the flattened
-    channels x remaining bins, a bias-free linear layer per frame, sigmoid, max over time.
+    """The original code's ``CRNNSpectrogramClassifier`` (``cdsd/models.py`` l. 321-437):
+    5x5 convolutions 32/64/128 without BatchNorm, ReLU, max pooling (2, 1), (2, 2),
+    (2, 2) over (frequency, time), a BiLSTM over the flattened channels x remaining
+    bins, a linear layer per frame, sigmoid, max over time.
 
-    Input: linear magnitude ``(batch, 1, bins, frames)``. Bias-free, it says exactly
-    0.5 for every class on digital silence.
+    ``bias``: the class's default is bias-free (then it says exactly 0.5 for every
+    class on digital silence); the configurations the paper trained
+    (``resources/training_configs/*crnn_classifier_clip_lr1en4.json``) pass
+    ``"bias": true``. Input: linear magnitude ``(batch, 1, bins, frames)``.
     """
 
     def __init__(
@@ -123,19 +198,20 @@ class OriginalCRNN(nn.Module):
         n_bins: int,
         channels: tuple[int, int, int] = (32, 64, 128),
         hidden: int = 100,
+        bias: bool = False,
     ):
         super().__init__()
         layers, cin, bins = [], 1, n_bins
         for cout, pool in zip(channels, ((2, 1), (2, 2), (2, 2)), strict=True):
             layers += [
-                nn.Conv2d(cin, cout, 5, padding=2, bias=False),
+                nn.Conv2d(cin, cout, 5, padding=2, bias=bias),
                 nn.ReLU(),
                 nn.MaxPool2d(pool),
             ]
             cin, bins = cout, bins // pool[0]
         self.conv = nn.Sequential(*layers)
-        self.lstm = nn.LSTM(cin * bins, hidden, batch_first=True, bidirectional=True, bias=False)
-        self.out = nn.Linear(2 * hidden, n_classes, bias=False)
+        self.lstm = nn.LSTM(cin * bins, hidden, batch_first=True, bidirectional=True, bias=bias)
+        self.out = nn.Linear(2 * hidden, n_classes, bias=bias)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``(batch, 1, bins, frames)`` magnitude -> presence probabilities ``(batch, classes)``."""

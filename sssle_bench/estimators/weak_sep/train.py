@@ -33,7 +33,17 @@ from .losses import (
     non_silent_frames,
     reference_masks,
 )
-from .models import CRNN, OriginalCRNN, UNet, log_features, log_mel, magnitude, mel_filterbank
+from .models import (
+    CRNN,
+    OriginalCRNN,
+    OriginalUNet,
+    UNet,
+    log_features,
+    log_mel,
+    magnitude,
+    mel_filterbank,
+    original_features,
+)
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -122,12 +132,19 @@ class Trainer:
 
     def __init__(self, config: WeakSepConfig, n_classes: int):
         self.config = config
-        self.separator = UNet(
-            n_classes, config.unet_channels, config.unet_kernel, config.unet_levels
-        )
+        if config.separator_arch == "original":
+            self.separator = OriginalUNet(n_classes, config.unet_channels, config.unet_levels)
+        else:
+            self.separator = UNet(
+                n_classes, config.unet_channels, config.unet_kernel, config.unet_levels
+            )
         if config.classifier_arch == "original":
             self.classifier = OriginalCRNN(
-                n_classes, config.n_fft // 2 + 1, config.classifier_channels, config.lstm_hidden
+                n_classes,
+                config.n_fft // 2 + 1,
+                config.classifier_channels,
+                config.lstm_hidden,
+                config.classifier_bias,
             )
         else:
             self.classifier = CRNN(n_classes, config.classifier_channels, config.lstm_hidden)
@@ -141,6 +158,8 @@ class Trainer:
     def spectra(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mixture magnitude ``(B, F, T)`` and the separator's input features, on the device."""
         mag, _ = magnitude(audio.to(self.device), self.config.n_fft, self.config.hop)
+        if self.config.separator_arch == "original":
+            return mag, original_features(mag / self.window_sum)
         return mag, log_features(mag)
 
     def classify(self, mag: torch.Tensor) -> torch.Tensor:
@@ -240,36 +259,80 @@ def mixture_loader(dataset, split, config, generator, shuffle, condition=None):
     )
 
 
+def _silent_clips(audio, labels, silence: float, gains: torch.Generator):
+    """The batch plus ``silence`` x its size near-silent clips (mixtures scaled by a gain
+    drawn in [0, 1e-3]) labelled "no class"."""
+    k = int(round(silence * len(labels)))
+    if not k:
+        return audio, labels
+    quiet = audio[:k] * torch.rand(k, 1, generator=gains) * 1e-3
+    return torch.cat([audio, quiet]), torch.cat([labels, torch.zeros(k, labels.shape[1])])
+
+
+def _classifier_bce(
+    trainer: Trainer, loader, silence: float, gains: torch.Generator, opt=None
+) -> float:
+    """Mean BCE of the classifier over one pass of ``loader`` (a training epoch with
+    ``opt``); the silent clips' gains are drawn from ``gains``."""
+    trainer.classifier.train(opt is not None)
+    total, n = 0.0, 0
+    with torch.set_grad_enabled(opt is not None):
+        for audio, labels in loader:
+            audio, labels = _silent_clips(audio, labels, silence, gains)
+            labels = labels.to(trainer.device)
+            mag, _ = trainer.spectra(audio)
+            loss = torch.nn.functional.binary_cross_entropy(trainer.classify(mag), labels)
+            if opt is not None:
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            total, n = total + float(loss.detach()) * len(labels), n + len(labels)
+    return total / max(n, 1)
+
+
 def train_classifier(
-    trainer: Trainer, loader, epochs: int, lr: float, log, silence: float = 0.0, seed: int = 0
+    trainer: Trainer,
+    loader,
+    epochs: int,
+    lr: float,
+    log,
+    silence: float = 0.0,
+    seed: int = 0,
+    valid=None,
+    patience: int | None = None,
 ) -> list[float]:
     """Pretrain the CRNN on mixtures with clip labels (BCE), then freeze it.
 
     ``silence``: per batch, that fraction of near-silent clips (mixtures scaled by a gain
     drawn in [0, 1e-3], seeded) is added with all-negative labels, so the frozen critic
-    says "no class" on silence instead of guessing.
+    says "no class" on silence instead of guessing. With a ``valid`` loader and a
+    ``patience``, training stops after ``patience`` epochs without a lower validation BCE
+    and the best epoch's weights are kept (the original's schedule). Returns the
+    training BCE per epoch run.
     """
     opt = torch.optim.Adam(trainer.classifier.parameters(), lr=lr)
     gains = torch.Generator().manual_seed(seed)
-    losses = []
+    losses: list[float] = []
+    best, best_state, stale = float("inf"), None, 0
     for epoch in range(epochs):
-        trainer.classifier.train()
-        total, n = 0.0, 0
-        for audio, labels in loader:
-            k = int(round(silence * len(labels)))
-            if k:
-                quiet = audio[:k] * torch.rand(k, 1, generator=gains) * 1e-3
-                audio = torch.cat([audio, quiet])
-                labels = torch.cat([labels, torch.zeros(k, labels.shape[1])])
-            labels = labels.to(trainer.device)
-            mag, _ = trainer.spectra(audio)
-            loss = torch.nn.functional.binary_cross_entropy(trainer.classify(mag), labels)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total, n = total + float(loss.detach()) * len(labels), n + len(labels)
-        losses.append(total / n)
-        log(f"classifier epoch {epoch + 1}/{epochs}: bce {losses[-1]:.4f}")
+        losses.append(_classifier_bce(trainer, loader, silence, gains, opt))
+        line = f"classifier epoch {epoch + 1}/{epochs}: bce {losses[-1]:.4f}"
+        if valid is not None and patience is not None:
+            # the same silent clips every epoch: scores comparable across epochs
+            fixed = torch.Generator().manual_seed(seed)
+            score = _classifier_bce(trainer, valid, silence, fixed)
+            line += f" | valid bce {score:.4f}"
+            if score < best:
+                best, stale = score, 0
+                best_state = {k: v.clone() for k, v in trainer.classifier.state_dict().items()}
+            else:
+                stale += 1
+        log(line)
+        if patience is not None and stale >= patience:
+            log(f"classifier: early stopping after epoch {epoch + 1} (patience {patience})")
+            break
+    if best_state is not None:
+        trainer.classifier.load_state_dict(best_state)
     freeze(trainer.classifier)
     return losses
 
@@ -280,6 +343,7 @@ SEPARATOR_ONLY = frozenset(
         "unet_channels",
         "unet_kernel",
         "unet_levels",
+        "separator_arch",
         "silence_ratio",
         "weight_mixture",
         "weight_consistency",
@@ -295,6 +359,7 @@ SEPARATOR_ONLY = frozenset(
         "weighting",
         "presence_threshold",
         "consistency_scale",
+        "conditions",
     }
 )
 
@@ -347,6 +412,7 @@ def pretrain_shared_classifier(
         c, max_train_mixtures=None if limit is None else limit * len(dataset.conditions)
     )
     loader = mixture_loader(dataset, split, pooled, generator, shuffle=True)
+    valid = _valid_split(dataset, split)
     log("weak-sep: pretraining one classifier on all conditions")
     losses = train_classifier(
         trainer,
@@ -356,6 +422,8 @@ def pretrain_shared_classifier(
         log,
         c.classifier_silence,
         c.seed,
+        valid and mixture_loader(dataset, valid, pooled, generator, shuffle=False),
+        c.classifier_patience,
     )
     weights = {k: v.cpu() for k, v in trainer.classifier.state_dict().items()}
     if path is not None:
@@ -428,6 +496,11 @@ def load_checkpoint(path: Path, trainer: Trainer, opt, generator) -> Progress:
     return Progress(**state["progress"])
 
 
+def _valid_split(dataset: GeneratedDataset, split: str) -> str | None:
+    """The split that validates training on ``split``: ``valid`` when there is one."""
+    return "valid" if "valid" in dataset.splits and split != "valid" else None
+
+
 def fit(
     config: WeakSepConfig,
     dataset: GeneratedDataset,
@@ -452,7 +525,7 @@ def fit(
     trainer = Trainer(c, len(dataset.classes))
     margin = c.margin if c.margin is not None else training_margin(dataset, split, condition, c)
     train_loader = mixture_loader(dataset, split, c, generator, shuffle=True, condition=condition)
-    valid = "valid" if "valid" in dataset.splits and split != "valid" else None
+    valid = _valid_split(dataset, split)
     valid_loader = (
         mixture_loader(dataset, valid, c, generator, shuffle=False, condition=condition)
         if valid
@@ -480,6 +553,8 @@ def fit(
                 log,
                 c.classifier_silence,
                 c.seed,
+                valid_loader,
+                c.classifier_patience,
             )
     first = len(progress.history["epochs"])
     # A unit that stopped early stays stopped when resumed.
