@@ -88,12 +88,25 @@ def _verify_intervals(
     return problems
 
 
+def _silent_intervals(split: str, row: Any, source: str, intervals: pd.DataFrame) -> list[str]:
+    """An absent source's interval rows: each must say silent (``laeq_db`` empty)."""
+    if source not in intervals.index.get_level_values(0):
+        return []
+    stated = intervals.loc[source, "laeq_db"]
+    return [
+        f"ground_truth/{split}_intervals.csv: {row.mixture_id} {row.condition} {source} "
+        f"interval {i} laeq_db {value} but the source is absent"
+        for i, value in stated[stated.notna()].items()
+    ]
+
+
 def _verify_mixture(
-    task: tuple[str, str, dict[str, Any], pd.DataFrame | None, pd.DataFrame, float],
+    task: tuple[str, str, dict[str, Any], pd.DataFrame, bool, pd.DataFrame, float],
 ) -> list[str]:
-    """Worker: every problem of one mixture row: its levels and interval LAeq, and, if its
-    sources are saved, every class's levels, Fast maximum, energy share and intervals."""
-    out, split, fields, sub, intervals, interval_s = task
+    """Worker: every problem of one mixture row: its levels and interval LAeq, absent
+    classes' intervals silent, and, if its sources are saved, every class's levels, Fast
+    maximum, energy share and intervals."""
+    out, split, fields, sub, sources, intervals, interval_s = task
     row = SimpleNamespace(**fields)
     mix, sr = read_audio(Path(out) / row.audio_path)
     levels = time_levels(mix, sr, interval_s, fast_max=False)
@@ -108,7 +121,11 @@ def _verify_mixture(
         if not _close(getattr(row, column), value)
     ]
     problems += _verify_intervals(split, row, "mixture", levels, intervals, row.audio_path)
-    if sub is not None:
+    for label in sub.index[sub["present"] == 0]:
+        problems += _silent_intervals(split, row, label, intervals)
+    if pd.isna(fields.get("background_lufs")):  # condition "none": no background
+        problems += _silent_intervals(split, row, "background", intervals)
+    if sources:
         problems += list(_verify_sources(Path(out), split, row, mix, sub, intervals, interval_s))
     return problems
 
@@ -139,8 +156,8 @@ def verify_levels(
     tasks = []
     for row in mixes.to_dict("records"):
         key = (row["mixture_id"], row["condition"])
-        sub = by_pair[key] if sources else None
-        tasks.append((str(out), split, row, sub, span_pairs.get(key, empty), recipe.interval_s))
+        spans_of = span_pairs.get(key, empty)
+        tasks.append((str(out), split, row, by_pair[key], sources, spans_of, recipe.interval_s))
     for problems in run_tasks(_verify_mixture, tasks, jobs, f"verify {split}", executor, workers):
         yield from problems
 

@@ -166,12 +166,26 @@ def test_verify_full_catches_an_edited_interval_and_lafmax(toy_dataset: Path, tm
     frame = pd.read_csv(spans)
     i = frame.index[(frame["class"] == "mixture")][2]
     frame.loc[i, "laeq_db"] += 0.5
-    frame.to_csv(spans, index=False, float_format="%.6f", lineterminator="\n")
     truth = copy / "ground_truth" / "test.csv"
     gt = pd.read_csv(truth)
+    # an absent class, and the missing background of "none", said to sound
+    absent = gt[gt["present"] == 0].iloc[0]
+    k = frame.index[
+        (frame["mixture_id"] == absent["mixture_id"])
+        & (frame["condition"] == absent["condition"])
+        & (frame["class"] == absent["class"])
+    ][1]
+    frame.loc[k, "laeq_db"] = -40.0
+    quiet = frame.index[(frame["class"] == "background") & (frame["condition"] == "none")][0]
+    frame.loc[quiet, "laeq_db"] = -60.0
+    frame.to_csv(spans, index=False, float_format="%.6f", lineterminator="\n")
     j = gt.index[gt["present"] == 1][0]
     gt.loc[j, "lafmax_db"] -= 1.0
     gt.to_csv(truth, index=False, float_format="%.6f", lineterminator="\n")
     problems = verify_dataset(copy, full=True)
-    assert any("test_intervals.csv" in p and "laeq_db" in p for p in problems), problems
+    assert any("test_intervals.csv" in p and "mixture interval" in p for p in problems), problems
     assert any("lafmax_db" in p for p in problems), problems
+    said = f"{absent['class']} interval 1 laeq_db -40.0 but the source is absent"
+    assert any(said in p for p in problems), problems
+    said = "background interval 0 laeq_db -60.0 but the source is absent"
+    assert any(said in p for p in problems), problems
