@@ -1,11 +1,15 @@
 """Scoring speed on a synthetic truth of 100k mixtures x 4 conditions x 10 classes (4M rows).
 
     python benchmarks/bench_score.py [--mixtures 100000] [--bootstrap 1000]
+                                     [--interval-mixtures 10000] [--intervals 4]
 
 Prints seconds (median of 3 runs; validate: 1 run) for: pandas reading the
 predictions CSV alone, validate, the sha256 of the predictions file (recorded
 in score.json), score without bootstrap, score with bootstrap; and the ratios
 to the read time (targets: score without bootstrap <= 2x, with bootstrap <= 4x).
+Then the time-resolved parts on the paper's test split size (10k mixtures x 4
+conditions x 10 classes x 4 one-second intervals of 4 s clips): validating and
+scoring an intervals file, and scoring a LAFmax column.
 """
 
 from __future__ import annotations
@@ -19,8 +23,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sssle_bench.metrics import ScoreSettings, score
-from sssle_bench.submission import read_predictions, validate
+from sssle_bench.metrics import ScoreSettings, score, score_intervals, score_lafmax
+from sssle_bench.submission import (
+    INTERVAL_COLUMNS,
+    parse_predictions,
+    read_predictions,
+    validate,
+    validate_intervals,
+)
 
 CLASSES = [f"class_{i}" for i in range(10)]
 CONDITIONS = ["none", "bg-50", "bg-20", "bg0"]
@@ -47,6 +57,45 @@ def make_truth(n_mix: int, rng: np.random.Generator) -> pd.DataFrame:
     return frame.astype({"mixture_id": "category", "condition": "category", "class": "category"})
 
 
+def make_interval_truth(truth: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """``n`` intervals per truth row; a present class sounds in each with probability 0.6."""
+    rows = truth.loc[truth.index.repeat(n)].reset_index(drop=True)
+    sounding = (rows["present"] == 1).to_numpy() & (rng.random(len(rows)) < 0.6)
+    level = rows["level_dbfs_a"].to_numpy() + rng.normal(0, 3, len(rows))
+    return pd.DataFrame(
+        {
+            "mixture_id": rows["mixture_id"],
+            "condition": rows["condition"],
+            "class": rows["class"],
+            "interval": np.tile(np.arange(n), len(truth)),
+            "laeq_db": np.where(sounding, level, np.nan),
+            "present": sounding.astype(np.int8),
+        }
+    )
+
+
+def time_resolved(n_mix: int, n_intervals: int, bootstrap: int, rng: np.random.Generator):
+    """Seconds to validate + score an intervals file, and to score a LAFmax column."""
+    truth = make_truth(n_mix, rng)
+    spans = make_interval_truth(truth, n_intervals, rng)
+    pred = spans[["mixture_id", "condition", "class", "interval"]].astype(str)
+    noisy = spans["laeq_db"] + rng.normal(0, 4, len(spans))
+    pred["laeq_db"] = np.where(spans["present"] == 1, noisy, -np.inf)
+    raw = pred.to_csv(index=False, float_format="%.3f").encode()
+    start = time.perf_counter()
+    result = validate_intervals(
+        parse_predictions(raw, Path("intervals.csv"), INTERVAL_COLUMNS), spans, False
+    )
+    t_validate = time.perf_counter() - start
+    assert result.ok, result.problems
+    settings = ScoreSettings(bootstrap=bootstrap)
+    _, t_score = timed(score_intervals, spans, result.predictions, settings)
+    truth["lafmax_db"] = truth["level_dbfs_a"] + 10
+    lafmax = pd.DataFrame({"lafmax_db": truth["lafmax_db"] + rng.normal(0, 4, len(truth))})
+    _, t_lafmax = timed(score_lafmax, truth, lafmax, settings)
+    return len(spans), t_validate, t_score, t_lafmax
+
+
 def timed(fn, *args, repeats: int = 3, **kwargs):
     """Result and the median of ``repeats`` wall-clock timings in seconds."""
     times = []
@@ -61,6 +110,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mixtures", type=int, default=100_000)
     parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--interval-mixtures", type=int, default=10_000)
+    parser.add_argument("--intervals", type=int, default=4)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     truth = make_truth(args.mixtures, rng)
@@ -86,6 +137,13 @@ def main() -> None:
     print(
         f"score, {args.bootstrap} resamples       : {t_boot:6.2f} s  ({t_boot / t_read:.2f}x read)"
     )
+    rows, t_valid, t_spans, t_lafmax = time_resolved(
+        args.interval_mixtures, args.intervals, args.bootstrap, rng
+    )
+    print(f"intervals: {rows:,} rows ({args.interval_mixtures:,} mixtures x {args.intervals})")
+    print(f"validate intervals (parse + checks): {t_valid:6.2f} s")
+    print(f"score intervals, {args.bootstrap} resamples : {t_spans:6.2f} s")
+    print(f"score LAFmax, {args.bootstrap} resamples    : {t_lafmax:6.2f} s")
 
 
 if __name__ == "__main__":
