@@ -17,7 +17,7 @@ from sssle_bench.dataset import GeneratedDataset, MixtureInfo
 from sssle_bench.errors import SssleError
 from sssle_bench.estimators.base import BaseEstimator, Prediction
 from sssle_bench.estimators.run import _prediction_rows, predict, train
-from sssle_bench.estimators.spectral import spectrogram_descriptors, stft
+from sssle_bench.estimators.spectral import spectrogram_descriptors, spectrogram_levels, stft
 from sssle_bench.leaderboard.build import build_leaderboard
 from sssle_bench.levels import time_levels
 from sssle_bench.metrics import ScoreSettings, score_intervals, score_lafmax
@@ -218,9 +218,11 @@ def test_masked_spectrogram_descriptors_reproduce_the_ground_truth(toy_dataset: 
     interval_err, lafmax_err = [], []
     for mix in ds.mixtures("test"):
         for track in [mix.audio, *ds.sources(mix).values()]:
-            laeq, lafmax = spectrogram_descriptors(
-                np.abs(stft(track)), track.size, mix.sample_rate, ds.interval_s
+            mag = np.abs(stft(track))
+            laeq, lafmax, level = spectrogram_descriptors(
+                mag, track.size, mix.sample_rate, ds.interval_s
             )
+            assert level == spectrogram_levels(mag, track.size, mix.sample_rate, "A")
             truth = time_levels(track, mix.sample_rate, ds.interval_s)
             sounding = np.isfinite(truth.laeq_db) & (truth.laeq_db > -80)
             interval_err += list(np.abs(laeq[sounding] - truth.laeq_db[sounding]))

@@ -93,15 +93,16 @@ def spectrogram_descriptors(
     interval_s: float,
     n_fft: int = N_FFT,
     hop: int = HOP,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Time-resolved A-weighted descriptors (dB re full scale) of the signals behind
     magnitude spectrograms ``(..., bins, frames)`` of ``length`` samples at ``sr`` Hz.
 
-    Returns ``(laeq, lafmax)``: the LAeq of each ``interval_s`` interval
+    Returns ``(laeq, lafmax, level)``: the LAeq of each ``interval_s`` interval
     (``(..., intervals)``, cut as :func:`~sssle_bench.levels.interval_bounds` cuts the
     ground truth; frame ``t``, centred on sample ``t * hop``, counts in the interval
-    holding its centre) and the maximum Fast-weighted level (``(...)``: the IEC 61672-1
-    recursion run over the frames' power, constant within each hop).
+    holding its centre), the maximum Fast-weighted level (``(...)``: the IEC 61672-1
+    recursion run over the frames' power, constant within each hop) and the clip's
+    A-weighted level (``(...)``, as :func:`spectrogram_levels`), from one pass.
     """
     from scipy.signal import lfilter
 
@@ -109,14 +110,19 @@ def spectrogram_descriptors(
     bounds = interval_bounds(length, sr, interval_s)
     step = bounds[0][1] - bounds[0][0]
     owner = np.minimum(np.arange(energy.shape[-1]) * hop // step, len(bounds) - 1)
-    sums = np.zeros((*energy.shape[:-1], len(bounds)))
-    np.add.at(np.moveaxis(sums, -1, 0), owner, np.moveaxis(energy, -1, 0))
+    starts = np.searchsorted(owner, np.arange(len(bounds)))
+    if np.all(np.diff(np.append(starts, owner.size)) > 0):
+        sums = np.add.reduceat(energy, starts, axis=-1)
+    else:  # intervals shorter than a hop: some hold no frame centre
+        sums = np.zeros((*energy.shape[:-1], len(bounds)))
+        np.add.at(np.moveaxis(sums, -1, 0), owner, np.moveaxis(energy, -1, 0))
     sizes = np.array([b - a for a, b in bounds], dtype=float)
     laeq = np.asarray(power_to_db(sums / sizes))
     alpha = 1.0 - np.exp(-hop / (FAST_TAU_S * sr))
     fast = lfilter([alpha], [1.0, alpha - 1.0], energy / hop, axis=-1)
     lafmax = np.asarray(power_to_db(np.maximum(fast.max(axis=-1), 0.0)))
-    return laeq, lafmax
+    level = np.asarray(power_to_db(energy.sum(axis=-1) / length))
+    return laeq, lafmax, level
 
 
 def masked_levels(
@@ -136,7 +142,7 @@ def masked_descriptors(
     spectrogram ``mask * |spec|`` (:func:`spectrogram_descriptors`)."""
     mag = np.abs(spec)
     names = list(masks)
-    laeq, lafmax = spectrogram_descriptors(
+    laeq, lafmax, _ = spectrogram_descriptors(
         np.stack([masks[c] * mag for c in names]), length, sr, interval_s
     )
     return dict(zip(names, laeq, strict=True)), dict(zip(names, map(float, lafmax), strict=True))

@@ -162,8 +162,9 @@ class WeakSep(BaseEstimator):
         probs = trainer.classify(mag).cpu().numpy()
         c = self.cfg
         n = audios[0].size
-        levels = spectrogram_levels(sources, n, sr, c.weighting, c.n_fft, c.hop)
-        laeq, lafmax = spectrogram_descriptors(sources, n, sr, interval_s, c.n_fft, c.hop)
+        laeq, lafmax, levels = spectrogram_descriptors(sources, n, sr, interval_s, c.n_fft, c.hop)
+        if c.weighting != "A":
+            levels = spectrogram_levels(sources, n, sr, c.weighting, c.n_fft, c.hop)
         if c.presence_threshold is not None:
             absent = probs < c.presence_threshold
             levels = np.where(absent, -np.inf, levels)
