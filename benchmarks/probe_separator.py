@@ -1,0 +1,104 @@
+"""What a trained weak-sep separator has learned, on one condition of a test split.
+
+    python benchmarks/probe_separator.py MODEL_DIR DATASET --condition none [--limit 200]
+
+For the condition's model: the energy-weighted mean mask of present and of absent
+classes (presence learned?), the sum over present classes of the masks and of their
+squares (how much of the mixture the sources explain), and the signed and absolute
+level error (A-weighted dB) of present sources, overall, per class and per energy share
+of the source in the mixture; beside it, the class-prior of the same condition's
+training split on the same mixtures (the floor to beat).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from sssle_bench.dataset import GeneratedDataset
+from sssle_bench.estimators.run import load_trained
+from sssle_bench.estimators.spectral import spectrogram_levels
+
+
+def probe(model_dir: Path, dataset: Path, condition: str, limit: int) -> pd.DataFrame:
+    """One row per present (mixture, class): error, energy share; masks summarised in attrs."""
+    torch.set_num_threads(1)
+    ds = GeneratedDataset(dataset)
+    trainer = load_trained("weak-sep", model_dir).trainers[condition]
+    train = ds.truth("train")
+    train = train[(train["condition"] == condition) & (train["present"] == 1)]
+    prior = train.groupby("class")["level_dbfs_a"].median()
+    rows, present_mask, absent_mask, sums, squares = [], [], [], [], []
+    for i, mix in enumerate(ds.mixtures("test", (condition,))):
+        if i == limit:
+            break
+        with torch.no_grad():
+            mag, feats = trainer.spectra(torch.from_numpy(mix.audio.astype(np.float32))[None])
+            masks = trainer.separator(feats)[0].numpy()
+        x = mag[0].numpy()
+        energy = x**2 / np.sum(x**2)
+        levels = spectrogram_levels(masks * x, mix.audio.size, mix.sample_rate, "A")
+        on = np.array([mix.labels[c] for c in ds.classes])
+        weighted = (masks * energy).sum(axis=(1, 2))
+        present_mask += list(weighted[on])
+        absent_mask += list(weighted[~on])
+        sums.append(float((masks[on].sum(axis=0) * energy).sum()))
+        squares.append(float(((masks[on] ** 2).sum(axis=0) * energy).sum()))
+        mix_db = 10 * np.log10(np.mean(mix.audio**2))
+        for k, c in enumerate(ds.classes):
+            if on[k]:
+                true = mix.levels_dbfs_a[c]
+                share = 10 ** ((mix.levels_dbfs[c] - mix_db) / 10)
+                rows.append((c, share, levels[k] - true, prior.get(c, np.nan) - true))
+    frame = pd.DataFrame(rows, columns=["class", "share", "error_db", "prior_error_db"])
+    frame.attrs = {
+        "mask_present": float(np.mean(present_mask)),
+        "mask_absent": float(np.mean(absent_mask)),
+        "sum_present": float(np.mean(sums)),
+        "sum_squares_present": float(np.mean(squares)),
+        "mixtures": min(i + 1, limit),
+    }
+    return frame
+
+
+def summary(errors: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "n": errors.groupby(level=0, observed=True).size(),
+            "bias_db": errors.groupby(level=0, observed=True).mean(),
+            "mae_db": errors.abs().groupby(level=0, observed=True).mean(),
+        }
+    ).round(2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("model", type=Path)
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--condition", default="none")
+    parser.add_argument("--limit", type=int, default=200)
+    args = parser.parse_args()
+    f = probe(args.model, args.dataset, args.condition, args.limit)
+    a = f.attrs
+    print(f"{args.model} on {a['mixtures']} test mixtures of {args.condition}:")
+    print(
+        f"energy-weighted mean mask: present {a['mask_present']:.3f}, absent "
+        f"{a['mask_absent']:.3f}; present sources explain {a['sum_present']:.3f} of the "
+        f"mixture (sum of masks), {a['sum_squares_present']:.3f} (sum of squared masks)"
+    )
+    print(
+        f"present sources: MAE {f['error_db'].abs().mean():.2f} dB, bias "
+        f"{f['error_db'].mean():+.2f} dB; class-prior on the same: MAE "
+        f"{f['prior_error_db'].abs().mean():.2f} dB, bias {f['prior_error_db'].mean():+.2f} dB"
+    )
+    print(summary(f.set_index("class")["error_db"]).to_string())
+    bins = pd.cut(f["share"], [0, 0.05, 0.2, 0.5, 0.8, 1.01])
+    print(summary(f.set_index(bins)["error_db"].rename_axis("energy share")).to_string())
+
+
+if __name__ == "__main__":
+    main()
