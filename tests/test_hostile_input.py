@@ -82,6 +82,11 @@ def bad(toy_dataset: Path, tmp_path_factory) -> dict[str, Path]:
     sub.mkdir()
     (sub / "predictions.csv").write_bytes(files["header_only"])
     paths["sub_header_only"] = sub
+    # a valid predictions file, so that an intervals file is what is bad
+    truth = (toy_dataset / "ground_truth" / "test.csv").read_text().splitlines()[1:]
+    rows = [",".join([r.split(",")[0], r.split(",")[2], r.split(",")[3], "-30"]) for r in truth]
+    paths["perfect"] = root / "perfect.csv"
+    paths["perfect"].write_text("mixture_id,condition,class,level_db\n" + "\n".join(rows) + "\n")
     return paths
 
 
@@ -215,6 +220,20 @@ def _cases() -> list[tuple[str, Callable]]:
                     str(t / "s.json"),
                 ],
             ),
+            *[
+                (
+                    f"{command}-intervals-{kind}",
+                    lambda b, ds, home, t, k=kind, c=command: [
+                        c,
+                        str(b["perfect"]),
+                        "--truth",
+                        str(ds),
+                        "--intervals",
+                        str(b[k]),
+                    ],
+                )
+                for command in ("validate", "score")
+            ],
         ]
     for kind in CONFIG_KINDS:
         cases.append(
@@ -354,6 +373,12 @@ def _cases() -> list[tuple[str, Callable]]:
 
 
 CASES = _cases()
+
+
+def test_the_predictions_beside_bad_intervals_are_valid(bad: dict[str, Path], toy_dataset: Path):
+    """So the ``*-intervals-*`` cases fail on the intervals file, not on the predictions."""
+    result = CliRunner().invoke(main, ["validate", str(bad["perfect"]), "--truth", str(toy_dataset)])
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("builder", [c[1] for c in CASES], ids=[c[0] for c in CASES])
