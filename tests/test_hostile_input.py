@@ -377,7 +377,8 @@ CASES = _cases()
 
 def test_the_predictions_beside_bad_intervals_are_valid(bad: dict[str, Path], toy_dataset: Path):
     """So the ``*-intervals-*`` cases fail on the intervals file, not on the predictions."""
-    result = CliRunner().invoke(main, ["validate", str(bad["perfect"]), "--truth", str(toy_dataset)])
+    args = ["validate", str(bad["perfect"]), "--truth", str(toy_dataset)]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
 
 
