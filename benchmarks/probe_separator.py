@@ -22,6 +22,7 @@ import torch
 from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.estimators.run import load_trained
 from sssle_bench.estimators.spectral import spectrogram_levels
+from sssle_bench.significance import paired_bootstrap, per_mixture
 
 
 def probe(model_dir: Path, dataset: Path, condition: str, limit: int) -> pd.DataFrame:
@@ -53,8 +54,9 @@ def probe(model_dir: Path, dataset: Path, condition: str, limit: int) -> pd.Data
             if on[k]:
                 true = mix.levels_dbfs_a[c]
                 share = 10 ** ((mix.levels_dbfs[c] - mix_db) / 10)
-                rows.append((c, share, levels[k] - true, prior.get(c, np.nan) - true))
-    frame = pd.DataFrame(rows, columns=["class", "share", "error_db", "prior_error_db"])
+                rows.append((i, c, share, levels[k] - true, prior.get(c, np.nan) - true))
+    columns = ["mixture", "class", "share", "error_db", "prior_error_db"]
+    frame = pd.DataFrame(rows, columns=columns)
     frame.attrs = {
         "mask_present": float(np.mean(present_mask)),
         "mask_absent": float(np.mean(absent_mask)),
@@ -84,6 +86,7 @@ def main() -> None:
     args = parser.parse_args()
     f = probe(args.model, args.dataset, args.condition, args.limit)
     a = f.attrs
+    columns = ["error_db", "prior_error_db"]
     print(f"{args.model} on {a['mixtures']} test mixtures of {args.condition}:")
     print(
         f"energy-weighted mean mask: present {a['mask_present']:.3f}, absent "
@@ -94,6 +97,13 @@ def main() -> None:
         f"present sources: MAE {f['error_db'].abs().mean():.2f} dB, bias "
         f"{f['error_db'].mean():+.2f} dB; class-prior on the same: MAE "
         f"{f['prior_error_db'].abs().mean():.2f} dB, bias {f['prior_error_db'].mean():+.2f} dB"
+    )
+    order = sorted(set(f["mixture"]))
+    per = [per_mixture(f["mixture"].to_numpy(), f[c].abs().to_numpy(), order) for c in columns]
+    diff, low, high = paired_bootstrap(np.stack([s for s, _ in per]), per[0][1], 1000, 0)
+    print(
+        f"weak-sep minus class-prior: {diff[0, 1]:+.2f} dB, 95% paired bootstrap interval "
+        f"[{low[0, 1]:+.2f}, {high[0, 1]:+.2f}] (mixtures resampled)"
     )
     print(summary(f.set_index("class")["error_db"]).to_string())
     bins = pd.cut(f["share"], [0, 0.05, 0.2, 0.5, 0.8, 1.01])
