@@ -68,11 +68,14 @@ def probe(model_dir: Path, dataset: Path, condition: str, limit: int) -> pd.Data
 
 
 def summary(errors: pd.DataFrame) -> pd.DataFrame:
+    """Count, bias and MAE (dB) of weak-sep, and the class-prior's MAE, per index group."""
+    groups = errors.groupby(level=0, observed=True)
     return pd.DataFrame(
         {
-            "n": errors.groupby(level=0, observed=True).size(),
-            "bias_db": errors.groupby(level=0, observed=True).mean(),
-            "mae_db": errors.abs().groupby(level=0, observed=True).mean(),
+            "n": groups.size(),
+            "bias_db": groups["error_db"].mean(),
+            "mae_db": groups["error_db"].agg(lambda e: e.abs().mean()),
+            "prior_mae_db": groups["prior_error_db"].agg(lambda e: e.abs().mean()),
         }
     ).round(2)
 
@@ -105,9 +108,9 @@ def main() -> None:
         f"weak-sep minus class-prior: {diff[0, 1]:+.2f} dB, 95% paired bootstrap interval "
         f"[{low[0, 1]:+.2f}, {high[0, 1]:+.2f}] (mixtures resampled)"
     )
-    print(summary(f.set_index("class")["error_db"]).to_string())
+    print(summary(f.set_index("class")[columns]).to_string())
     bins = pd.cut(f["share"], [0, 0.05, 0.2, 0.5, 0.8, 1.01])
-    print(summary(f.set_index(bins)["error_db"].rename_axis("energy share")).to_string())
+    print(summary(f.set_index(bins)[columns].rename_axis("energy share")).to_string())
 
 
 if __name__ == "__main__":
