@@ -7,7 +7,8 @@ classes (presence learned?), the sum over present classes of the masks and of th
 squares (how much of the mixture the sources explain), and the signed and absolute
 level error (A-weighted dB) of present sources, overall, per class and per energy share
 of the source in the mixture; beside it, the class-prior of the same condition's
-training split on the same mixtures (the floor to beat).
+training split on the same mixtures (the floor to beat), and the frozen critic's
+per-class AUC on these mixtures (can it tell the class's presence at all?).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.estimators.run import load_trained
 from sssle_bench.estimators.spectral import spectrogram_levels
+from sssle_bench.metrics import roc_auc
 from sssle_bench.significance import paired_bootstrap, per_mixture
 
 
@@ -34,16 +36,19 @@ def probe(model_dir: Path, dataset: Path, condition: str, limit: int) -> pd.Data
     train = train[(train["condition"] == condition) & (train["present"] == 1)]
     prior = train.groupby("class")["level_dbfs_a"].median()
     rows, present_mask, absent_mask, sums, squares = [], [], [], [], []
+    probs, labels = [], []
     for i, mix in enumerate(ds.mixtures("test", (condition,))):
         if i == limit:
             break
         with torch.no_grad():
             mag, feats = trainer.spectra(torch.from_numpy(mix.audio.astype(np.float32))[None])
             masks = trainer.separator(feats)[0].numpy()
+            probs.append(trainer.classify(mag)[0].numpy())
         x = mag[0].numpy()
         energy = x**2 / np.sum(x**2)
         levels = spectrogram_levels(masks * x, mix.audio.size, mix.sample_rate, "A")
         on = np.array([mix.labels[c] for c in ds.classes])
+        labels.append(on)
         weighted = (masks * energy).sum(axis=(1, 2))
         present_mask += list(weighted[on])
         absent_mask += list(weighted[~on])
@@ -63,6 +68,10 @@ def probe(model_dir: Path, dataset: Path, condition: str, limit: int) -> pd.Data
         "sum_present": float(np.mean(sums)),
         "sum_squares_present": float(np.mean(squares)),
         "mixtures": min(i + 1, limit),
+        "critic_auc": {
+            c: roc_auc(np.array(labels)[:, k], np.array(probs)[:, k])
+            for k, c in enumerate(ds.classes)
+        },
     }
     return frame
 
@@ -101,6 +110,8 @@ def main() -> None:
         f"{f['error_db'].mean():+.2f} dB; class-prior on the same: MAE "
         f"{f['prior_error_db'].abs().mean():.2f} dB, bias {f['prior_error_db'].mean():+.2f} dB"
     )
+    aucs = " ".join(f"{c} {v:.2f}" for c, v in a["critic_auc"].items())
+    print(f"frozen critic's AUC on these mixtures: {aucs}")
     order = sorted(set(f["mixture"]))
     per = [per_mixture(f["mixture"].to_numpy(), f[c].abs().to_numpy(), order) for c in columns]
     diff, low, high = paired_bootstrap(np.stack([s for s, _ in per]), per[0][1], 1000, 0)
