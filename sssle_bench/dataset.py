@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +123,12 @@ class GeneratedDataset:
         self.conditions: tuple[str, ...] = tuple(self.manifest["conditions"])
         self.splits: tuple[str, ...] = tuple(self.manifest["splits"])
         self.has_sources: bool = bool(self.manifest["options"]["save_sources"])
-        #: Interval length (s) of the time-resolved ground truth (the recipe's ``interval_s``).
-        self.interval_s: float = load_recipe(self.root / "recipe.toml").interval_s
+
+    @cached_property
+    def interval_s(self) -> float:
+        """Interval length (s) of the time-resolved ground truth (the recipe's ``interval_s``),
+        read from the dataset's recipe when first asked for."""
+        return load_recipe(self.root / "recipe.toml").interval_s
 
     def _check_split(self, split: str) -> None:
         if split not in self.splits:

@@ -22,7 +22,7 @@ import numpy as np
 from ..dataset import GeneratedDataset, MixtureInfo
 from ..errors import SssleError
 from .base import BaseEstimator, Prediction
-from .spectral import masked_descriptors, masked_levels, stft
+from .spectral import masked_prediction, stft
 
 _EPS = 1e-10
 
@@ -158,7 +158,6 @@ class SupervisedNMF(BaseEstimator):
             c: (w[:, i * k : (i + 1) * k] @ h[i * k : (i + 1) * k]) / model
             for i, c in enumerate(self.classes)
         }
-        levels = masked_levels(spec, masks, audio.size, sr, self.config["weighting"])
         interval_s = 1.0 if info is None else info.interval_s
-        intervals, lafmax = masked_descriptors(spec, masks, audio.size, sr, interval_s)
-        return Prediction(levels, lafmax, intervals)
+        weighting = self.config["weighting"]
+        return Prediction(*masked_prediction(spec, masks, audio.size, sr, weighting, interval_s))

@@ -110,12 +110,10 @@ def spectrogram_descriptors(
     bounds = interval_bounds(length, sr, interval_s)
     step = bounds[0][1] - bounds[0][0]
     owner = np.minimum(np.arange(energy.shape[-1]) * hop // step, len(bounds) - 1)
-    starts = np.searchsorted(owner, np.arange(len(bounds)))
-    if np.all(np.diff(np.append(starts, owner.size)) > 0):
-        sums = np.add.reduceat(energy, starts, axis=-1)
-    else:  # intervals shorter than a hop: some hold no frame centre
-        sums = np.zeros((*energy.shape[:-1], len(bounds)))
-        np.add.at(np.moveaxis(sums, -1, 0), owner, np.moveaxis(energy, -1, 0))
+    # frames x intervals membership: an interval shorter than a hop may hold no frame
+    membership = np.zeros((owner.size, len(bounds)))
+    membership[np.arange(owner.size), owner] = 1.0
+    sums = energy @ membership
     sizes = np.array([b - a for a, b in bounds], dtype=float)
     laeq = np.asarray(power_to_db(sums / sizes))
     alpha = 1.0 - np.exp(-hop / (FAST_TAU_S * sr))
@@ -135,17 +133,44 @@ def masked_levels(
     return dict(zip(names, map(float, levels), strict=True))
 
 
-def masked_descriptors(
-    spec: np.ndarray, masks: dict[str, np.ndarray], length: int, sr: int, interval_s: float
-) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Each class's LAeq per interval and LAFmax (dB re full scale) from its masked
-    spectrogram ``mask * |spec|`` (:func:`spectrogram_descriptors`)."""
+def spectrogram_prediction(
+    magnitude: np.ndarray,
+    length: int,
+    sr: int,
+    weighting: str,
+    interval_s: float,
+    n_fft: int = N_FFT,
+    hop: int = HOP,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(level, lafmax, laeq)`` of magnitude spectrograms ``(..., bins, frames)``: the
+    clip level with ``weighting`` (:func:`spectrogram_levels`) and the A-weighted
+    descriptors of :func:`spectrogram_descriptors`, one pass over the frames when
+    ``weighting`` is A."""
+    laeq, lafmax, level = spectrogram_descriptors(magnitude, length, sr, interval_s, n_fft, hop)
+    if weighting.upper() != "A":
+        level = spectrogram_levels(magnitude, length, sr, weighting, n_fft, hop)
+    return level, lafmax, laeq
+
+
+def masked_prediction(
+    spec: np.ndarray,
+    masks: dict[str, np.ndarray],
+    length: int,
+    sr: int,
+    weighting: str,
+    interval_s: float,
+) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray]]:
+    """Each class's clip level (``weighting``), LAFmax and LAeq per interval (dB re full
+    scale) from its masked spectrogram ``mask * |spec|``, the stack built once."""
     mag = np.abs(spec)
     names = list(masks)
-    laeq, lafmax, _ = spectrogram_descriptors(
-        np.stack([masks[c] * mag for c in names]), length, sr, interval_s
+    stack = np.stack([masks[c] * mag for c in names])
+    levels, lafmax, laeq = spectrogram_prediction(stack, length, sr, weighting, interval_s)
+    return (
+        dict(zip(names, map(float, levels), strict=True)),
+        dict(zip(names, map(float, lafmax), strict=True)),
+        dict(zip(names, laeq, strict=True)),
     )
-    return dict(zip(names, laeq, strict=True)), dict(zip(names, map(float, lafmax), strict=True))
 
 
 def ideal_ratio_mask_levels(

@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from .tables import TIME_RESOLVED
+
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em 2em;color:#222}
 p,ul,h1,h2,h3{max-width:75em}
@@ -73,11 +75,11 @@ CONDITION_PREFIX = "mae_present_db_"
 #: Time-resolved columns after the conditions: (table column, header, tooltip).
 TIME_COLUMNS = (
     (
-        "interval_mae_db",
+        TIME_RESOLVED["intervals"],
         "LAeq intervals",
         "MAE of each class's LAeq per interval, over intervals where it sounds (dB)",
     ),
-    ("lafmax_mae_db", "LAFmax", "MAE of each present class's maximum Fast level (dB)"),
+    (TIME_RESOLVED["lafmax"], "LAFmax", "MAE of each present class's maximum Fast level (dB)"),
 )
 
 

@@ -14,7 +14,7 @@ from ...dataset import GeneratedDataset, MixtureInfo
 from ...errors import SssleError
 from ...paths import write_bytes, write_text
 from ..base import BaseEstimator, Prediction
-from ..spectral import spectrogram_descriptors, spectrogram_levels
+from ..spectral import spectrogram_prediction
 from .config import WeakSepConfig, make_config
 from .train import Trainer, fit, pretrain_shared_classifier
 
@@ -162,9 +162,9 @@ class WeakSep(BaseEstimator):
         probs = trainer.classify(mag).cpu().numpy()
         c = self.cfg
         n = audios[0].size
-        laeq, lafmax, levels = spectrogram_descriptors(sources, n, sr, interval_s, c.n_fft, c.hop)
-        if c.weighting != "A":
-            levels = spectrogram_levels(sources, n, sr, c.weighting, c.n_fft, c.hop)
+        levels, lafmax, laeq = spectrogram_prediction(
+            sources, n, sr, c.weighting, interval_s, c.n_fft, c.hop
+        )
         if c.presence_threshold is not None:
             absent = probs < c.presence_threshold
             levels = np.where(absent, -np.inf, levels)
