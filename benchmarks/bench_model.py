@@ -19,7 +19,7 @@ import torch
 
 from sssle_bench.estimators.weak_sep.config import make_config
 from sssle_bench.estimators.weak_sep.estimator import WeakSep
-from sssle_bench.estimators.weak_sep.train import Trainer
+from sssle_bench.estimators.weak_sep.trainer import Trainer
 
 CLASSES = ["car_horn", "dog_bark", "gun_shot", "jackhammer", "siren"]
 SR, SECONDS = 16000, 4.0

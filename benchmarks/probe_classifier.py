@@ -18,13 +18,8 @@ import torch
 
 from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.estimators.weak_sep.config import make_config
-from sssle_bench.estimators.weak_sep.train import (
-    Trainer,
-    mixture_loader,
-    pretrain_shared_classifier,
-    seed_everything,
-    train_classifier,
-)
+from sssle_bench.estimators.weak_sep.critic import pretrain, pretrain_shared_classifier
+from sssle_bench.estimators.weak_sep.trainer import Trainer, seed_everything
 from sssle_bench.metrics import roc_auc
 
 
@@ -62,16 +57,7 @@ def main() -> None:
         for condition in ds.conditions:
             generator = seed_everything(config.seed)
             trainer = Trainer(config, len(ds.classes))
-            loader = mixture_loader(ds, "train", config, generator, True, condition)
-            train_classifier(
-                trainer,
-                loader,
-                config.classifier_epochs,
-                config.classifier_learning_rate,
-                lambda s: None,
-                silence,
-                config.seed,
-            )
+            pretrain(trainer, ds, "train", config, generator, lambda s: None, condition)
             top, aucs = judge(trainer, tracks, labels)
             print(
                 f"silence clips {silence:.2f}, {condition:>6} only: silence max {top:.2f}, "

@@ -18,13 +18,9 @@ import torch
 
 from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.estimators.weak_sep.config import make_config
-from sssle_bench.estimators.weak_sep.train import (
-    Trainer,
-    freeze,
-    objective_at_reference_masks,
-    pretrain_shared_classifier,
-    training_margin,
-)
+from sssle_bench.estimators.weak_sep.critic import pretrain_shared_classifier
+from sssle_bench.estimators.weak_sep.train import objective_at_reference_masks, training_margin
+from sssle_bench.estimators.weak_sep.trainer import Trainer, freeze
 
 
 def main() -> None:

@@ -504,6 +504,13 @@ def leaderboard_cmd(
     help="Train only this background condition's model (weak-sep trains one per condition; "
     "default: all).",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Parts trained at a time in worker processes (weak-sep: conditions; same weights).",
+)
 def train_cmd(
     name: str,
     dataset_dir: Path,
@@ -511,6 +518,7 @@ def train_cmd(
     config_file: Path | None,
     split: str,
     condition: str | None,
+    jobs: int,
 ) -> None:
     """Train estimator NAME on DATASET_DIR (see `sssle-bench estimators`)."""
     from .estimators.run import read_config, train
@@ -518,7 +526,7 @@ def train_cmd(
     config = read_config(config_file)
     if condition is not None:
         config = {**config, "conditions": [condition]}
-    train(name, dataset_dir, out, config, split)
+    train(name, dataset_dir, out, config, split, jobs=jobs)
     click.echo(f"trained {name}: {out}")
 
 
@@ -581,11 +589,16 @@ def experiment_cmd(experiment_file: Path, out: Path, jobs: int) -> None:
     help="Folder for everything the demo makes.",
 )
 @jobs_option
-def demo_cmd(out: Path, jobs: int) -> None:
+@click.option(
+    "--retrain",
+    is_flag=True,
+    help="Train weak-sep by the recorded command instead of using its shipped checkpoints.",
+)
+def demo_cmd(out: Path, jobs: int, retrain: bool) -> None:
     """Run the pipeline end to end on built-in synthetic data (resumable)."""
     from .demo import run_demo
 
-    run_demo(out, jobs, echo=click.echo)
+    run_demo(out, jobs, echo=click.echo, retrain=retrain)
 
 
 if __name__ == "__main__":  # pragma: no cover

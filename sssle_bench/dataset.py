@@ -211,10 +211,18 @@ class GeneratedDataset:
         }
 
 
-def torch_dataset(dataset: GeneratedDataset, split: str, conditions: tuple[str, ...] | None = None):
-    """A lazy ``torch.utils.data.Dataset`` of ``(audio[n] float32, labels[K] float32)``.
+def has_background(condition: str) -> bool:
+    """Whether a condition's mixtures hold a background (every condition but ``none``)."""
+    return condition != "none"
 
-    Audio is read from disk per item; labels are the clip-level presence labels.
+
+def torch_dataset(dataset: GeneratedDataset, split: str, conditions: tuple[str, ...] | None = None):
+    """A lazy ``torch.utils.data.Dataset`` of ``(audio[n] float32, labels[K] float32,
+    background float32)``.
+
+    Audio is read from disk per item; labels are the clip-level presence labels;
+    ``background`` is 1 for a mixture of a condition with a background, else 0 (a
+    clip-level label too: the condition is known).
     """
     import torch
     from torch.utils.data import Dataset
@@ -225,6 +233,7 @@ def torch_dataset(dataset: GeneratedDataset, split: str, conditions: tuple[str, 
     present = dataset.wide(split, "present")
     keys = list(zip(table["mixture_id"], table["condition"], strict=True))
     labels = torch.tensor(present.loc[keys].to_numpy(dtype=np.float32))
+    flags = torch.tensor([float(has_background(c)) for c in table["condition"]])
     paths = [dataset.root / p for p in table["audio_path"]]
 
     class _Split(Dataset):
@@ -233,6 +242,24 @@ def torch_dataset(dataset: GeneratedDataset, split: str, conditions: tuple[str, 
 
         def __getitem__(self, i: int):
             audio = to_mono(read_audio(paths[i])[0]).astype(np.float32)
-            return torch.from_numpy(audio), labels[i]
+            return torch.from_numpy(audio), labels[i], flags[i]
 
     return _Split()
+
+
+def background_tracks(
+    dataset: GeneratedDataset, split: str, conditions: tuple[str, ...] | None = None
+) -> list[Path]:
+    """The saved background tracks of a split's mixtures of conditions with a background,
+    sorted (empty for a dataset generated without ``--save-sources``)."""
+    table = dataset.table(split)
+    if conditions is not None:
+        table = table[table["condition"].isin(conditions)]
+    if "sources_dir" not in table:
+        return []
+    rows = table[table["condition"].map(has_background) & table["sources_dir"].notna()]
+    where = f"{dataset.root}/mixtures/{split}.csv"
+    return sorted(
+        dataset.root / check_relative(f"{d}/background{Path(a).suffix}", where)
+        for d, a in zip(rows["sources_dir"], rows["audio_path"], strict=True)
+    )

@@ -87,3 +87,11 @@ def kill_mid_run(cmd: list[str], out: Path, parts: int) -> None:
 def toy_dataset(synthetic_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The toy recipe, first 3 mixtures per split, with isolated sources; read-only."""
     return generate(tmp_path_factory.mktemp("toy") / "ds", synthetic_home, save_sources=True)
+
+
+@pytest.fixture(scope="session")
+def toy_full(synthetic_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole toy recipe (200/50/50 mixtures) with isolated sources: the demo's world,
+    enough to learn from; read-only."""
+    out = tmp_path_factory.mktemp("toy_full") / "ds"
+    return generate(out, synthetic_home, limit=None, save_sources=True, jobs=2)

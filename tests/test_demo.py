@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from sssle_bench.demo import DEMO_METHODS
+from sssle_bench.demo import DEMO_METHODS, weak_sep_config
 from sssle_bench.estimators.weak_sep.config import make_config
 
 
 def test_demo_trains_weak_sep_single_threaded_and_seeded():
     """One thread makes weak-sep training bit-reproducible (tests/test_weak_sep.py proves
     equal weights for a seed); with more, parallel reductions change the README's numbers."""
-    config = make_config(DEMO_METHODS["weak-sep"])
+    config = make_config(weak_sep_config())
     assert config.threads == 1 and config.seed == 0 and config.device == "cpu"
+    assert config == make_config({"preset": "cpu", "threads": 1})  # the cpu preset itself
+    assert "weak-sep" not in DEMO_METHODS  # its model comes from the shipped checkpoints

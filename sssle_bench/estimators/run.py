@@ -38,16 +38,20 @@ def train(
     config: dict[str, Any],
     split: str = "train",
     cache: Path | None = None,
+    jobs: int = 1,
 ):
     """Fit ``name`` on ``dataset_dir``'s ``split`` and save it in ``out``.
 
     ``cache``: a folder where parts reusable across models (weak-sep's pretrained
-    classifier) are kept, each under a name that proves its inputs."""
+    classifier) are kept, each under a name that proves its inputs. ``jobs``: worker
+    processes for estimators that train parts in parallel (weak-sep: its conditions)."""
     est = estimator_class(name)(**config)
     # A long fit may keep checkpoints here and resume from them.
     est.workdir = Path(out)
     if cache is not None:
         est.cache_dir = Path(cache)
+    if hasattr(est, "jobs"):
+        est.jobs = jobs
     est.fit(GeneratedDataset(dataset_dir), split)
     est.save(Path(out))
     write_text(

@@ -45,6 +45,7 @@ LIMITS: dict[str, tuple[float | None, float | None]] = {
     "seed": (0, 2**32 - 1),
     "presence_threshold": (0.0, 1.0),
     "classifier_silence": (0.0, 1.0),
+    "classifier_background": (0.0, 1.0),
 }
 
 
@@ -116,6 +117,21 @@ class WeakSepConfig:
     #: Near-silent clips (the batch's mixtures scaled by <= 1e-3, labelled "no class") added
     #: to classifier pretraining, as a fraction of each batch; 0 = none, as the original.
     classifier_silence: float = 0.25
+    #: Background-only clips (saved background tracks of the training split's mixtures,
+    #: drawn at random; needs ``--save-sources``) added to classifier pretraining as a
+    #: fraction of each batch, labelled "no class": an event-free scene, a clip-level
+    #: label like any other. 0 = none, as the original.
+    classifier_background: float = 0.0
+    #: The classifier gets one more output, "background present" (1 for mixtures of a
+    #: condition with background and for background clips, 0 for ``none`` mixtures and
+    #: silence); the critic then asks every separated source to hold no background and
+    #: the residual to hold it (where the condition has one). False: as the original.
+    background_critic: bool = False
+    #: The compact classifier's log floor: "absolute" (1e-4) or "mixture" (1e-4 times the
+    #: mean mel magnitude of the clip an input comes from: a separated source is judged at
+    #: its mixture's scale, so turning a source down cannot hide what it holds under the
+    #: floor; near-silent clips are judged at the scale of the mixture they were made from).
+    classifier_floor: str = "absolute"
     #: Background conditions to train one model each for; None = every condition of the
     #: dataset (the paper trains one model per condition, each with its own margin).
     conditions: tuple[str, ...] | None = None
@@ -136,6 +152,7 @@ class WeakSepConfig:
                 "consistency_scale": ("absolute", "relative"),
                 "classifier_arch": ("compact", "original"),
                 "separator_arch": ("compact", "original"),
+                "classifier_floor": ("absolute", "mixture"),
             },
         )
         for condition in self.conditions or ():

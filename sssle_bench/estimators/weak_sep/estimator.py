@@ -16,7 +16,9 @@ from ...paths import write_bytes, write_text
 from ..base import BaseEstimator, Prediction
 from ..spectral import spectrogram_prediction
 from .config import WeakSepConfig, make_config
-from .train import Trainer, fit, pretrain_shared_classifier
+from .critic import pretrain_shared_classifier
+from .train import fit, fit_in_parallel
+from .trainer import Trainer
 
 
 class WeakSep(BaseEstimator):
@@ -44,6 +46,9 @@ class WeakSep(BaseEstimator):
         self.trainers: dict[str, Trainer] = {}
         self.classes: list[str] = []
         self.log = print
+        #: Conditions trained at a time, each in its own process (needs ``workdir``); the
+        #: result does not depend on it: every condition's model is seeded on its own.
+        self.jobs = 1
 
     def fit(self, dataset: GeneratedDataset, split: str = "train") -> None:
         """Train one model per background condition (``conditions``: all by default).
@@ -67,6 +72,8 @@ class WeakSep(BaseEstimator):
         if self.cfg.shared_classifier:
             folder = self.cache_dir or self.workdir
             shared = pretrain_shared_classifier(self.cfg, dataset, split, folder, self.log)
+        if self.jobs > 1 and self.workdir is not None and len(conditions) > 1:
+            fit_in_parallel(self.cfg, dataset, split, self.workdir, conditions, shared, self.jobs)
         for condition in conditions:
             self.log(f"weak-sep: training the {condition} model")
             workdir = None if self.workdir is None else self.workdir / "conditions" / condition
@@ -159,7 +166,7 @@ class WeakSep(BaseEstimator):
         batch = torch.from_numpy(np.stack(audios).astype(np.float32))
         mag, feats = trainer.spectra(batch)
         sources = (trainer.separator(feats) * mag[:, None]).cpu().numpy()
-        probs = trainer.classify(mag).cpu().numpy()
+        probs = trainer.classify(mag)[:, : len(self.classes)].cpu().numpy()
         c = self.cfg
         n = audios[0].size
         levels, lafmax, laeq = spectrogram_prediction(

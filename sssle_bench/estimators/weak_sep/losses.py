@@ -76,18 +76,16 @@ def consistency_loss(
     instead of the element count: the loss becomes a fraction of the mixture,
     whatever the scene's loudness (a deviation; see ``consistency_scale``).
     """
-    weight = frames[:, None, :]
-    mix = x * weight
-    src = x[:, None] * masks * weight[:, None]
+    mix = x * frames[:, None, :]
+    # sum_k X * M_k over a set of classes is X * (sum_k M_k): masks are summed first, so
+    # the filterbank sees (B, F, T) tensors, not one per class.
+    present_mask = torch.einsum("bk,bkft->bft", labels, masks)
+    absent_mask = torch.einsum("bk,bkft->bft", 1 - labels, masks)
+    parts = [mix, mix * present_mask, mix * absent_mask]
     if filterbank is not None:
-        mix = torch.einsum("mf,bft->bmt", filterbank, mix)
-        src = torch.einsum("mf,bkft->bkmt", filterbank, src)
-    on = labels[:, :, None, None]
+        parts = [torch.einsum("mf,bft->bmt", filterbank, v) for v in parts]
     n_frames = frames.sum(dim=1).clamp(min=1.0)
-    mix, present, absent = (
-        _aggregate(v, aggregation, n_frames)
-        for v in (mix, (src * on).sum(dim=1), (src * (1 - on)).sum(dim=1))
-    )
+    mix, present, absent = (_aggregate(v, aggregation, n_frames) for v in parts)
     residual = mix - present
     under = torch.relu(residual).sum(dim=(1, 2))
     if margin is not None:
@@ -127,22 +125,37 @@ def reference_masks(
 
 
 def critic_loss(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Classifier on separated sources ``probs (B, K, K)``: source k of a present class
+    """Classifier on separated sources ``probs (B, K, O)``: source k of a present class
     should hold only class k; a source of an absent class should hold nothing.
 
     As in the original (``cdsd/train_separator.py``): one BCE per separated source
-    (mean over the batch and the K class outputs), *summed* over the K sources.
+    (mean over the batch and the O outputs), *summed* over the K sources. With a
+    background output (``O = K + 1``, ``background_critic``) its target is 0 for every
+    source: a separated source holds no background.
     """
-    k = labels.shape[1]
-    eye = torch.eye(k, dtype=probs.dtype, device=probs.device)
+    k, outputs = labels.shape[1], probs.shape[2]
+    eye = torch.eye(k, outputs, dtype=probs.dtype, device=probs.device)
     target = eye[None] * labels[:, :, None]
     per_source = binary_cross_entropy(probs.clamp(_EPS, 1 - _EPS), target, reduction="none")
     return per_source.mean(dim=(0, 2)).sum()
 
 
-def background_loss(probs: torch.Tensor) -> torch.Tensor:
-    """Classifier on the residual (background) ``(B, K)``: no in-vocabulary class."""
-    return binary_cross_entropy(probs.clamp(_EPS, 1 - _EPS), torch.zeros_like(probs))
+def background_loss(probs: torch.Tensor, background: torch.Tensor | None = None) -> torch.Tensor:
+    """Classifier on the residual (background) ``(B, O)``: no in-vocabulary class. With a
+    background output (``background`` ``(B,)`` given, ``O = K + 1``) the residual should
+    also hold the background where the condition has one (target ``background``)."""
+    target = torch.zeros_like(probs)
+    if background is not None:
+        target[:, -1] = background
+    return binary_cross_entropy(probs.clamp(_EPS, 1 - _EPS), target)
+
+
+def classifier_targets(
+    labels: torch.Tensor, background: torch.Tensor, with_background: bool
+) -> torch.Tensor:
+    """Pretraining targets: the clip labels ``(B, K)``, plus the background flag ``(B,)``
+    as a last column when the classifier has a background output."""
+    return torch.cat([labels, background[:, None]], dim=1) if with_background else labels
 
 
 def dataset_margin(mixture_energy, source_energy) -> float:

@@ -23,9 +23,29 @@ def log_features(mag: torch.Tensor) -> torch.Tensor:
     return torch.log(mag + 1e-4).unsqueeze(1)
 
 
-def log_mel(mag: torch.Tensor, filterbank: torch.Tensor) -> torch.Tensor:
-    """Log mel-band magnitude ``(batch, 1, bands, frames)``, the classifier's input."""
-    return torch.log(torch.einsum("mf,bft->bmt", filterbank, mag) + 1e-4).unsqueeze(1)
+#: The compact classifier's log floor: absolute, or relative to a reference clip's mean
+#: mel-band magnitude (-80 dB below it).
+LOG_FLOOR = 1e-4
+
+
+def log_mel(
+    mag: torch.Tensor, filterbank: torch.Tensor, reference: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Log mel-band magnitude ``(batch, 1, bands, frames)``, the classifier's input.
+
+    ``reference`` ``(batch,)``: the mean mel-band magnitude of the clip each input was
+    taken from (a separated source: its mixture); the floor is then ``LOG_FLOOR`` times
+    it, so scaling a source and its mixture together changes nothing but a constant.
+    None: the absolute floor ``LOG_FLOOR``.
+    """
+    mel = torch.einsum("mf,bft->bmt", filterbank, mag)
+    floor = LOG_FLOOR if reference is None else LOG_FLOOR * reference.clamp(min=1e-8)[:, None, None]
+    return torch.log(mel + floor).unsqueeze(1)
+
+
+def mel_scale(mag: torch.Tensor, filterbank: torch.Tensor) -> torch.Tensor:
+    """Mean mel-band magnitude of each clip ``(batch,)``: the reference of :func:`log_mel`."""
+    return torch.einsum("mf,bft->b", filterbank, mag) / (filterbank.shape[0] * mag.shape[-1])
 
 
 class UNet(nn.Module):

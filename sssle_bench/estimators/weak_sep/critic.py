@@ -1,0 +1,276 @@
+"""The critic: the clip classifier, pretrained on mixtures with clip labels, then frozen.
+
+Each pretraining batch may be extended with clips whose labels are known without
+looking inside any mixture: near-silent clips ("no class") and background-only
+clips ("no class"; "background present" for a classifier with a background
+output). One classifier may serve every condition's separator
+(:func:`pretrain_shared_classifier`), cached under a name that proves its inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...audio import read_audio
+from ...dataset import GeneratedDataset, background_tracks
+from ...errors import SssleError
+from ...levels import to_mono
+from ...paths import write_bytes
+from .config import WeakSepConfig
+from .losses import classifier_targets
+from .models import mel_scale
+from .trainer import Trainer, freeze, mixture_loader, seed_everything, valid_split
+
+
+@dataclass(frozen=True)
+class Extras:
+    """Clips added to each pretraining batch, as fractions of its size: near-silent clips
+    (the batch's first mixtures scaled by a gain in [0, 1e-3]) and background-only clips
+    drawn from ``pool`` (saved background tracks)."""
+
+    silence: float = 0.0
+    background: float = 0.0
+    pool: tuple[Path, ...] = ()
+
+
+def pretraining_extras(
+    config: WeakSepConfig,
+    dataset: GeneratedDataset,
+    split: str,
+    conditions: tuple[str, ...] | None = None,
+) -> Extras:
+    """The extra clips of ``config`` for pretraining on ``split`` (``conditions``: None =
+    all); background clips need a dataset generated with ``--save-sources``."""
+    pool: tuple[Path, ...] = ()
+    if config.classifier_background > 0:
+        pool = tuple(background_tracks(dataset, split, conditions))
+        if not pool:
+            raise SssleError(
+                f"weak-sep: classifier_background needs saved background tracks of the {split} "
+                f"split's background conditions; generate {dataset.root} with --save-sources "
+                "or set classifier_background = 0"
+            )
+    return Extras(config.classifier_silence, config.classifier_background, pool)
+
+
+def extra_clips(
+    audio: torch.Tensor,
+    labels: torch.Tensor,
+    background: torch.Tensor,
+    extras: Extras,
+    draws: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The batch ``(audio (B, n), labels (B, K), background (B,))`` plus its extra clips,
+    all labelled "no class"; silent clips have no background, background clips have one.
+    Gains and background picks are drawn from ``draws`` (silence first). Also returns
+    each clip's gain ``(B',)`` relative to the clip it was made from (a silent clip's is
+    its scale factor, every other clip's 1)."""
+    n, k = len(labels), labels.shape[1]
+    parts = [(audio, labels, background, torch.ones(n))]
+    quiet = int(round(extras.silence * n))
+    if quiet:
+        gains = torch.rand(quiet, 1, generator=draws) * 1e-3
+        silent = (audio[:quiet] * gains, torch.zeros(quiet, k), torch.zeros(quiet), gains[:, 0])
+        parts.append(silent)
+    count = int(round(extras.background * n)) if extras.pool else 0
+    if count:
+        picks = torch.randint(len(extras.pool), (count,), generator=draws).tolist()
+        clips = [to_mono(read_audio(extras.pool[i])[0]).astype(np.float32) for i in picks]
+        ones = torch.ones(count)
+        parts.append((torch.from_numpy(np.stack(clips)), torch.zeros(count, k), ones, ones))
+    return tuple(torch.cat(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
+
+
+def _classifier_bce(
+    trainer: Trainer, loader, extras: Extras, draws: torch.Generator, opt=None
+) -> float:
+    """Mean BCE of the classifier over one pass of ``loader`` with its extra clips (a
+    training epoch with ``opt``)."""
+    trainer.classifier.train(opt is not None)
+    with_background = trainer.config.background_critic
+    total, n = 0.0, 0
+    with torch.set_grad_enabled(opt is not None):
+        for batch in loader:
+            audio, labels, background, gain = extra_clips(*batch, extras, draws)
+            target = classifier_targets(labels, background, with_background).to(trainer.device)
+            mag, _ = trainer.spectra(audio)
+            # each clip judged at the scale of the clip it was made from
+            scale = mel_scale(mag, trainer.filterbanks["mel"]) / gain.to(mag).clamp(min=1e-12)
+            loss = torch.nn.functional.binary_cross_entropy(trainer.classify(mag, scale), target)
+            if opt is not None:
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            total, n = total + float(loss.detach()) * len(target), n + len(target)
+    return total / max(n, 1)
+
+
+def train_classifier(
+    trainer: Trainer,
+    loader,
+    epochs: int,
+    lr: float,
+    log,
+    extras: Extras = Extras(),
+    seed: int = 0,
+    valid=None,
+    patience: int | None = None,
+    valid_extras: Extras = Extras(),
+) -> list[float]:
+    """Pretrain the CRNN on mixtures with clip labels (BCE), then freeze it.
+
+    ``extras``: clips added to every batch (:class:`Extras`, drawn from a generator
+    seeded with ``seed``): with silent clips the frozen critic says "no class" on
+    silence instead of guessing, with background clips on background alone. With a
+    ``valid`` loader and a ``patience``, training stops after ``patience`` epochs
+    without a lower validation BCE (``valid_extras`` added, the same clips every
+    epoch) and the best epoch's weights are kept (the original's schedule). Returns
+    the training BCE per epoch run.
+    """
+    opt = torch.optim.Adam(trainer.classifier.parameters(), lr=lr)
+    draws = torch.Generator().manual_seed(seed)
+    losses: list[float] = []
+    best, best_state, stale = float("inf"), None, 0
+    for epoch in range(epochs):
+        losses.append(_classifier_bce(trainer, loader, extras, draws, opt))
+        line = f"classifier epoch {epoch + 1}/{epochs}: bce {losses[-1]:.4f}"
+        if valid is not None and patience is not None:
+            fixed = torch.Generator().manual_seed(seed)
+            score = _classifier_bce(trainer, valid, valid_extras, fixed)
+            line += f" | valid bce {score:.4f}"
+            if score < best:
+                best, stale = score, 0
+                best_state = {k: v.clone() for k, v in trainer.classifier.state_dict().items()}
+            else:
+                stale += 1
+        log(line)
+        if patience is not None and stale >= patience:
+            log(f"classifier: early stopping after epoch {epoch + 1} (patience {patience})")
+            break
+    if best_state is not None:
+        trainer.classifier.load_state_dict(best_state)
+    freeze(trainer.classifier)
+    return losses
+
+
+def pretrain(
+    trainer: Trainer,
+    dataset: GeneratedDataset,
+    split: str,
+    config: WeakSepConfig,
+    generator: torch.Generator,
+    log: Callable[[str], None],
+    condition: str | None = None,
+) -> list[float]:
+    """Pretrain ``trainer``'s classifier on ``split``'s mixtures of ``condition`` (None:
+    every condition) with the config's extra clips, validated on the valid split when
+    the config has a patience; returns the training BCE per epoch."""
+    c = config
+    conditions = None if condition is None else (condition,)
+    loader = mixture_loader(dataset, split, c, generator, shuffle=True, condition=condition)
+    valid = valid_split(dataset, split)
+    use_valid = valid is not None and c.classifier_patience is not None
+    return train_classifier(
+        trainer,
+        loader,
+        c.classifier_epochs,
+        c.classifier_learning_rate,
+        log,
+        pretraining_extras(c, dataset, split, conditions),
+        c.seed,
+        mixture_loader(dataset, valid, c, generator, False, condition) if use_valid else None,
+        c.classifier_patience,
+        pretraining_extras(c, dataset, valid, conditions) if use_valid else Extras(),
+    )
+
+
+#: Config fields the separator alone uses: they do not change the pretrained classifier.
+SEPARATOR_ONLY = frozenset(
+    {
+        "unet_channels",
+        "unet_kernel",
+        "unet_levels",
+        "separator_arch",
+        "silence_ratio",
+        "weight_mixture",
+        "weight_consistency",
+        "weight_critic",
+        "weight_background",
+        "energy_resolutions",
+        "margin",
+        "use_margin",
+        "background_classification",
+        "learning_rate",
+        "epochs",
+        "patience",
+        "weighting",
+        "presence_threshold",
+        "consistency_scale",
+        "conditions",
+    }
+)
+
+
+def classifier_key(config: WeakSepConfig, dataset: GeneratedDataset, split: str) -> str:
+    """sha256 of everything the shared classifier depends on: the config fields it uses
+    and the training split's ground truth (by its manifest hash)."""
+    relevant = {k: v for k, v in asdict(config).items() if k not in SEPARATOR_ONLY}
+    blob = json.dumps(
+        {
+            "config": relevant,
+            "dataset": dataset.manifest.get("recipe_hash"),
+            "split": split,
+            "truth": dataset.manifest["files"].get(f"ground_truth/{split}.csv"),
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def pretrain_shared_classifier(
+    config: WeakSepConfig,
+    dataset: GeneratedDataset,
+    split: str,
+    folder: Path | None,
+    log: Callable[[str], None] = print,
+) -> tuple[dict[str, torch.Tensor], list[float]]:
+    """One classifier on every condition's training mixtures (``max_train_mixtures`` per
+    condition), saved as ``folder/classifier-{key}.pt`` (:func:`classifier_key`) and
+    reused from there only by a run whose key is the same (an experiment's variants
+    that differ in separator settings share one).
+
+    Returns its weights and per-epoch BCE. A classifier that has only heard loud
+    backgrounds cannot judge clean separated sources; pooled, it hears all of them.
+    """
+    name = f"classifier-{classifier_key(config, dataset, split)[:20]}.pt"
+    path = None if folder is None else Path(folder) / name
+    if path is not None and path.is_file():
+        saved = torch.load(path, weights_only=False, map_location="cpu")
+        log(f"classifier: reusing {path}")
+        return saved["classifier"], saved["losses"]
+    c = config
+    if c.threads:
+        torch.set_num_threads(c.threads)
+    generator = seed_everything(c.seed)
+    trainer = Trainer(c, len(dataset.classes))
+    limit = c.max_train_mixtures
+    pooled = replace(
+        c, max_train_mixtures=None if limit is None else limit * len(dataset.conditions)
+    )
+    log("weak-sep: pretraining one classifier on all conditions")
+    losses = pretrain(trainer, dataset, split, pooled, generator, log)
+    weights = {k: v.cpu() for k, v in trainer.classifier.state_dict().items()}
+    if path is not None:
+        buf = io.BytesIO()
+        torch.save({"classifier": weights, "losses": losses}, buf)
+        write_bytes(path.parent, path.name, buf.getvalue())
+    return weights, losses

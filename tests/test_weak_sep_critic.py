@@ -1,0 +1,109 @@
+"""weak-sep's critic: the background output's loss terms on hand-made values, the extra
+clips of classifier pretraining, the background tracks they come from."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sssle_bench.audio import encode
+from sssle_bench.dataset import GeneratedDataset, background_tracks, has_background
+from sssle_bench.errors import SssleError
+from sssle_bench.estimators.weak_sep import losses
+from sssle_bench.estimators.weak_sep.config import make_config
+from sssle_bench.estimators.weak_sep.critic import Extras, extra_clips, pretraining_extras
+from sssle_bench.estimators.weak_sep.trainer import Trainer
+
+LN2 = math.log(2)
+
+
+def test_a_separated_source_holding_background_costs_the_critic():
+    """K = 2 classes and a background output: source 0 (present) should say class 0 only,
+    source 1 (absent) nothing; the background output's target is 0 for both."""
+    labels = torch.tensor([[1.0, 0.0]])
+    clean = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]])
+    assert float(losses.critic_loss(clean, labels)) == pytest.approx(0.0, abs=1e-6)
+    # source 0 holds background at 0.5: -ln(0.5) over its 3 outputs, for one source
+    with_background = torch.tensor([[[1.0, 0.0, 0.5], [0.0, 0.0, 0.0]]])
+    assert float(losses.critic_loss(with_background, labels)) == pytest.approx(LN2 / 3, abs=1e-6)
+
+
+def test_the_residual_should_hold_the_background_where_the_condition_has_one():
+    empty = torch.tensor([[0.0, 0.0, 0.0]])
+    heard = torch.tensor([[0.0, 0.0, 0.5]])
+    # no background condition: an empty residual is right
+    assert float(losses.background_loss(empty, torch.tensor([0.0]))) == pytest.approx(0.0, abs=1e-6)
+    # with a background: the empty residual costs -ln(1e-8) / 3 (probabilities clamped)
+    cost = float(losses.background_loss(empty, torch.tensor([1.0])))
+    assert cost == pytest.approx(-math.log(1e-8) / 3, rel=1e-4)
+    assert float(losses.background_loss(heard, torch.tensor([1.0]))) == pytest.approx(LN2 / 3)
+    # without a flag, as the paper: all outputs should be 0
+    assert float(losses.background_loss(heard)) == pytest.approx(LN2 / 3)
+
+
+def test_classifier_targets_gain_a_background_column():
+    labels, flags = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0.0, 1.0])
+    assert losses.classifier_targets(labels, flags, False).tolist() == labels.tolist()
+    assert losses.classifier_targets(labels, flags, True).tolist() == [[1, 0, 0], [0, 1, 1]]
+
+
+def test_extra_clips_silence_then_background(tmp_path: Path):
+    """Batch of 4: one silent clip (<= 1e-3 of the first mixture), two background clips read
+    from the pool; every extra labelled no class, background flagged on the pool's only."""
+    pool = []
+    for i, level in enumerate((0.1, 0.2)):
+        path = tmp_path / f"b{i}.wav"
+        path.write_bytes(encode(np.full(800, level), 16000, "wav", "PCM_16")[0])
+        pool.append(path)
+    audio = torch.ones(4, 800)
+    labels = torch.ones(4, 3)
+    flags = torch.tensor([0.0, 1.0, 1.0, 1.0])
+    extras = Extras(silence=0.25, background=0.5, pool=tuple(pool))
+    out_audio, out_labels, out_flags, gains = extra_clips(
+        audio, labels, flags, extras, torch.Generator().manual_seed(0)
+    )
+    assert out_audio.shape == (7, 800) and out_labels[4:].abs().sum() == 0
+    assert out_flags.tolist() == [0, 1, 1, 1, 0, 1, 1]
+    assert 0 <= float(out_audio[4].max()) <= 1e-3
+    # a silent clip's gain is its scale factor (its mixture's scale is the reference)
+    assert float(gains[4]) == pytest.approx(float(out_audio[4].max()), rel=1e-5)
+    assert gains[:4].tolist() == [1, 1, 1, 1] and gains[5:].tolist() == [1, 1]
+    for clip in out_audio[5:]:
+        assert float(clip.mean()) == pytest.approx(0.1, abs=1e-4) or float(
+            clip.mean()
+        ) == pytest.approx(0.2, abs=1e-4)
+    # nothing to add: the batch comes back as it was
+    same = extra_clips(audio, labels, flags, Extras(), torch.Generator())
+    assert all(torch.equal(a, b) for a, b in zip(same, (audio, labels, flags), strict=False))
+
+
+def test_background_tracks_are_the_saved_background_of_background_conditions(toy_dataset: Path):
+    ds = GeneratedDataset(toy_dataset)
+    tracks = background_tracks(ds, "train")
+    assert len(tracks) == 3 * 3 and tracks == sorted(tracks)
+    assert all(p.is_file() and p.name == "background.wav" for p in tracks)
+    assert "/none/" not in "".join(map(str, tracks))
+    assert background_tracks(ds, "train", ("none",)) == []
+    assert has_background("bg-20") and not has_background("none")
+
+
+def test_background_clips_need_saved_sources(synthetic_home: Path, tmp_path: Path):
+    from .conftest import generate
+
+    ds = GeneratedDataset(generate(tmp_path / "ds", synthetic_home, limit=1))
+    config = make_config({"preset": "cpu", "classifier_background": 0.25})
+    with pytest.raises(SssleError, match="--save-sources"):
+        pretraining_extras(config, ds, "train")
+    plain = make_config({"preset": "cpu", "classifier_background": 0.0})
+    assert pretraining_extras(plain, ds, "train").pool == ()
+
+
+def test_the_background_critic_adds_one_classifier_output():
+    plain = Trainer(make_config({"preset": "cpu", "background_critic": False}), 5)
+    aware = Trainer(make_config({"preset": "cpu", "background_critic": True}), 5)
+    mag = torch.rand(2, 257, 126)
+    assert plain.classify(mag).shape == (2, 5) and aware.classify(mag).shape == (2, 6)
