@@ -104,17 +104,24 @@ def training_margin(
 
 
 def objective_at_reference_masks(
-    trainer: Trainer, dataset: GeneratedDataset, split: str, condition: str, n: int = 24
-) -> dict[str, float]:
+    trainer: Trainer,
+    dataset: GeneratedDataset,
+    split: str,
+    condition: str,
+    n: int = 24,
+    terms: bool = False,
+) -> dict[str, Any]:
     """Mean total loss over the first ``n`` mixtures of ``condition`` at each of
     :func:`~.losses.reference_masks` (needs a dataset with saved sources), with the
-    training split's margin of that condition: what the objective prefers."""
+    training split's margin of that condition: what the objective prefers. With
+    ``terms``: every loss term's mean (a dict per mask set) instead of the total."""
     margin = training_margin(dataset, "train", condition, trainer.config)
 
     def mag(audio: np.ndarray) -> torch.Tensor:
         return trainer.spectra(torch.from_numpy(audio.astype(np.float32))[None])[0][0]
 
-    totals: dict[str, list[float]] = {}
+    sums: dict[str, dict[str, list[float]]] = {}
+    flag = torch.tensor([float(has_background(condition))])
     for i, mix in enumerate(dataset.mixtures(split, (condition,))):
         if i == n:
             break
@@ -126,14 +133,15 @@ def objective_at_reference_masks(
         sources = torch.stack(
             [mag(tracks[c]) if c in tracks else torch.zeros_like(x) for c in dataset.classes]
         )
-        flag = torch.tensor([float(has_background(condition))])
         for name, masks in reference_masks(sources, background, labels).items():
             with torch.no_grad():
-                terms = trainer.objective(
+                values = trainer.objective(
                     x[None], masks.clamp(0, 1)[None], labels[None], margin, flag
                 )
-            totals.setdefault(name, []).append(float(terms["total"]))
-    return {name: float(np.mean(v)) for name, v in totals.items()}
+            for term, value in values.items():
+                sums.setdefault(name, {}).setdefault(term, []).append(float(value))
+    means = {name: {t: float(np.mean(v)) for t, v in d.items()} for name, d in sums.items()}
+    return means if terms else {name: d["total"] for name, d in means.items()}
 
 
 def _epoch(trainer: Trainer, loader, margin: float, opt=None) -> dict[str, float]:
