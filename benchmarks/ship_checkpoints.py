@@ -1,12 +1,12 @@
 """Put a trained weak-sep model folder into the package as the demo's shipped checkpoints.
 
     python benchmarks/ship_checkpoints.py MODEL_DIR DATASET --config CONFIG \
-        --command "sssle-bench train ..." --wall-s SECONDS
+        --command "sssle-bench train ..." --wall-s SECONDS --commit SHA
 
 Copies the model files, the shared classifier and the config into
 ``sssle_bench/estimators/weak_sep/checkpoints/toy/`` and writes its
-``provenance.json`` (command, seed, machine, torch version, wall time, the
-dataset's identity, every file's sha256).
+``provenance.json`` (command, code commit, seed, machine, torch version, wall
+time, the dataset's identity, every file's sha256).
 """
 
 from __future__ import annotations
@@ -41,11 +41,13 @@ def main() -> None:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--command", required=True)
     parser.add_argument("--wall-s", type=float, required=True)
+    parser.add_argument("--commit", required=True, help="the commit whose code trained it")
     args = parser.parse_args()
     config = make_config(read_config(args.config))
     record = {
         "what": "weak-sep trained on the demo's toy world (recipes/toy.toml, synthetic seed 0)",
         "command": args.command,
+        "commit": args.commit,
         "seed": config.seed,
         "threads": config.threads,
         "torch": torch.__version__,

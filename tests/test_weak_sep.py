@@ -159,16 +159,17 @@ def same(a: dict, b: dict) -> bool:
 
 
 def test_same_seed_same_weights_and_resume(toy_dataset: Path, tmp_path: Path):
-    train("weak-sep", toy_dataset, tmp_path / "a", QUICK)
-    train("weak-sep", toy_dataset, tmp_path / "b", QUICK)
+    cold = {**QUICK, "warm_start": None}  # each condition resumes on its own
+    train("weak-sep", toy_dataset, tmp_path / "a", cold)
+    train("weak-sep", toy_dataset, tmp_path / "b", cold)
     a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
     assert set(a) == {"none", "bg-20"} and same(a, b)
     # interrupted after epoch 1, resumed: the same weights as the uninterrupted run
-    train("weak-sep", toy_dataset, tmp_path / "c", {**QUICK, "epochs": 1})
+    train("weak-sep", toy_dataset, tmp_path / "c", {**cold, "epochs": 1})
     logs = []
     from sssle_bench.estimators import estimator_class
 
-    est = estimator_class("weak-sep")(**QUICK)
+    est = estimator_class("weak-sep")(**cold)
     est.workdir, est.log = tmp_path / "c", logs.append
     from sssle_bench.dataset import GeneratedDataset
 
@@ -221,6 +222,51 @@ def test_conditions_trained_in_parallel_have_the_serial_weights(toy_dataset: Pat
     assert same(weights(tmp_path / "serial"), weights(tmp_path / "par"))
     assert serial.state["history"] == parallel.state["history"]
     assert (tmp_path / "par" / "conditions" / "bg-20" / "checkpoint.pt").is_file()
+
+
+def test_a_warm_start_begins_every_other_condition_from_the_first_ones_separator(
+    toy_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """``warm_start = "none"``: the none model trains first and its trained separator is
+    where bg-20's starts; ``fit`` starts a fresh separator from the weights it is given."""
+    from sssle_bench.dataset import GeneratedDataset
+    from sssle_bench.estimators import estimator_class
+    from sssle_bench.estimators.weak_sep import estimator as module
+    from sssle_bench.estimators.weak_sep.train import fit
+
+    given = {}
+
+    def spy(config, dataset, split, workdir, log, condition, shared, init=None):
+        given[condition] = init
+        return fit(config, dataset, split, workdir, log, condition, shared, init)
+
+    monkeypatch.setattr(module, "fit", spy)
+    warm = train("weak-sep", toy_dataset, tmp_path / "w", QUICK)  # cpu preset: warm_start none
+    assert given["none"] is None and warm.state["history"]["bg-20"]["warm_start"] == "none"
+    trained = warm.trainers["none"].separator.state_dict()
+    assert all(torch.equal(given["bg-20"][k], trained[k]) for k in trained)
+    # fit: with a learning rate of 0 the separator keeps the weights it started from
+    config = make_config({**QUICK, "epochs": 1, "learning_rate": 0.0})
+    start = {k: v + 0.5 for k, v in trained.items()}
+    trainer, _ = fit(
+        config, GeneratedDataset(toy_dataset), "train", None, lambda s: None, "bg-20", None, start
+    )
+    for name, value in trainer.separator.named_parameters():
+        assert torch.equal(value, start[name]), name
+    # the none model trained on: bg-20's checkpoint started elsewhere and trains again, to
+    # the weights of an uninterrupted run
+    train("weak-sep", toy_dataset, tmp_path / "x", {**QUICK, "epochs": 1})
+    logs: list[str] = []
+    est = estimator_class("weak-sep")(**QUICK)
+    est.workdir, est.log = tmp_path / "x", logs.append
+    est.fit(GeneratedDataset(toy_dataset))
+    est.save(tmp_path / "x")
+    assert any("did not start from this warm start: training bg-20 again" in x for x in logs)
+    assert same(weights(tmp_path / "x"), weights(tmp_path / "w"))
+    # one condition asked for: its warm start is trained first (or resumed), not saved
+    alone = train("weak-sep", toy_dataset, tmp_path / "w", {**QUICK, "conditions": ["bg-50"]})
+    assert list(alone.trainers) == ["bg-50"] and given["bg-50"] is not None
+    assert all(torch.equal(given["bg-50"][k], trained[k]) for k in trained)  # none resumed
 
 
 def test_train_one_condition_from_the_command_line(toy_dataset: Path, tmp_path: Path):

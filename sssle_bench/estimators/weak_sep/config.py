@@ -135,6 +135,11 @@ class WeakSepConfig:
     #: Background conditions to train one model each for; None = every condition of the
     #: dataset (the paper trains one model per condition, each with its own margin).
     conditions: tuple[str, ...] | None = None
+    #: A condition trained (or resumed) first, in the same model folder, whose separator
+    #: then initialises every other condition's: a warm start from the classes' patterns
+    #: learned without background. Skipped, with a log line, for a dataset without that
+    #: condition. None: every condition from its own random initialisation, as the paper.
+    warm_start: str | None = None
     weighting: str = "A"
     #: None: every class gets its masked level; else classes the classifier scores
     #: below this probability are predicted absent.
@@ -155,7 +160,8 @@ class WeakSepConfig:
                 "classifier_floor": ("absolute", "mixture"),
             },
         )
-        for condition in self.conditions or ():
+        names = [*(self.conditions or ()), *([] if self.warm_start is None else [self.warm_start])]
+        for condition in names:
             check_name(condition, "condition", "weak-sep config")
         if self.hop > self.n_fft:
             raise SssleError(f"weak-sep config: hop {self.hop} is larger than n_fft {self.n_fft}")

@@ -215,6 +215,7 @@ SEPARATOR_ONLY = frozenset(
         "presence_threshold",
         "consistency_scale",
         "conditions",
+        "warm_start",
     }
 )
 

@@ -53,7 +53,9 @@ class WeakSep(BaseEstimator):
     def fit(self, dataset: GeneratedDataset, split: str = "train") -> None:
         """Train one model per background condition (``conditions``: all by default).
 
-        Each condition has its own training-set margin and separator (and, with
+        Each condition has its own training-set margin and separator (with
+        ``warm_start``, every other condition's separator starts from that condition's,
+        which is trained or resumed first; and, with
         ``shared_classifier = False``, its own classifier; by default one classifier
         pretrained on all conditions is shared, saved in ``cache_dir`` (default: ``workdir``)
         under a name keyed by its inputs, see :func:`~.train.pretrain_shared_classifier`),
@@ -72,15 +74,32 @@ class WeakSep(BaseEstimator):
         if self.cfg.shared_classifier:
             folder = self.cache_dir or self.workdir
             shared = pretrain_shared_classifier(self.cfg, dataset, split, folder, self.log)
-        if self.jobs > 1 and self.workdir is not None and len(conditions) > 1:
-            fit_in_parallel(self.cfg, dataset, split, self.workdir, conditions, shared, self.jobs)
-        for condition in conditions:
+        init = None
+        warm = self.cfg.warm_start
+        if warm is not None and warm not in dataset.conditions:
+            self.log(f"weak-sep: no warm start ({dataset.root} has no {warm!r} condition)")
+            warm = None
+        if warm is not None:
+            self.log(f"weak-sep: training the {warm} model first (warm start of the others)")
+            first = self._fit_one(dataset, split, warm, shared)
+            if warm in conditions:
+                self.trainers[warm], history[warm] = first
+            init = {k: v.clone() for k, v in first[0].separator.state_dict().items()}
+        rest = [c for c in conditions if c != warm]
+        if self.jobs > 1 and self.workdir is not None and len(rest) > 1:
+            fit_in_parallel(self.cfg, dataset, split, self.workdir, rest, shared, self.jobs, init)
+        for condition in rest:
             self.log(f"weak-sep: training the {condition} model")
-            workdir = None if self.workdir is None else self.workdir / "conditions" / condition
-            self.trainers[condition], history[condition] = fit(
-                self.cfg, dataset, split, workdir, self.log, condition, shared
+            self.trainers[condition], history[condition] = self._fit_one(
+                dataset, split, condition, shared, init
             )
+        history = {c: history[c] for c in conditions}
         self.state = {"history": history}
+
+    def _fit_one(self, dataset, split, condition, shared, init=None):
+        """One condition's model, checkpointed under ``workdir/conditions/{condition}``."""
+        workdir = None if self.workdir is None else self.workdir / "conditions" / condition
+        return fit(self.cfg, dataset, split, workdir, self.log, condition, shared, init)
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)

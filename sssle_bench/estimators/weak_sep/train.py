@@ -8,6 +8,7 @@ validation loss; a rerun with the same work folder resumes from the checkpoint.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -20,7 +21,7 @@ import torch
 from ...audio import read_audio
 from ...dataset import GeneratedDataset, has_background
 from ...levels import to_mono
-from ...paths import write_bytes
+from ...paths import remove_file, write_bytes
 from .config import WeakSepConfig
 from .critic import pretrain
 from .losses import dataset_margin, magnitude_margin, non_silent_frames, reference_masks
@@ -188,6 +189,21 @@ def save_checkpoint(path: Path, trainer: Trainer, opt, generator, progress: Prog
     write_bytes(path.parent, path.name, buf.getvalue())
 
 
+def weights_digest(state: dict[str, torch.Tensor]) -> str:
+    """sha256 of a state dict's tensors (names and bytes, in name order)."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        digest.update(name.encode())
+        digest.update(state[name].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _started_from(path: Path) -> str | None:
+    """The warm start digest a checkpoint records (None: it started from scratch)."""
+    state = torch.load(path, weights_only=False, map_location="cpu")
+    return state["progress"]["history"].get("warm_start_sha256")
+
+
 def load_checkpoint(path: Path, trainer: Trainer, opt, generator) -> Progress:
     """Restore networks (classifier frozen), optimiser and random states from ``path``."""
     state = torch.load(path, weights_only=False, map_location=trainer.device)
@@ -208,6 +224,7 @@ def fit(
     log: Callable[[str], None] = print,
     condition: str | None = None,
     classifier: tuple[dict[str, torch.Tensor], list[float]] | None = None,
+    separator_init: dict[str, torch.Tensor] | None = None,
 ) -> tuple[Trainer, dict[str, Any]]:
     """Seed, build and train both networks on one background condition's mixtures (as the
     paper trains one model per condition; all conditions pooled with ``condition=None``).
@@ -215,6 +232,7 @@ def fit(
     The margin is that condition's own training-set average unless the config fixes
     one. ``classifier``: pretrained weights and their BCE history to freeze and use
     (see :func:`pretrain_shared_classifier`); None pretrains one on this condition.
+    ``separator_init``: weights a fresh separator starts from (``warm_start``).
     Returns the networks and the history (loss terms, margin, condition).
     """
     c = config
@@ -232,6 +250,11 @@ def fit(
     )
     ckpt = None if workdir is None else Path(workdir) / "checkpoint.pt"
     opt = torch.optim.Adam(trainer.separator.parameters(), lr=c.learning_rate)
+    start = None if separator_init is None else weights_digest(separator_init)
+    if ckpt is not None and ckpt.is_file() and _started_from(ckpt) != start:
+        # a checkpoint warm-started from other weights belongs to another run
+        log(f"{ckpt} did not start from this warm start: training {condition} again")
+        remove_file(ckpt.parent, ckpt.name)
     if ckpt is not None and ckpt.is_file():
         progress = load_checkpoint(ckpt, trainer, opt, generator)
         log(f"resuming from {ckpt} after epoch {len(progress.history['epochs'])}")
@@ -239,6 +262,10 @@ def fit(
         progress = Progress(
             {"classifier": [], "epochs": [], "margin": margin, "condition": condition}
         )
+        if separator_init is not None:
+            trainer.separator.load_state_dict(separator_init)
+            progress.history["warm_start"] = c.warm_start
+            progress.history["warm_start_sha256"] = start
         if classifier is not None:
             trainer.classifier.load_state_dict(classifier[0])
             freeze(trainer.classifier)
@@ -278,6 +305,7 @@ def _fit_condition(
     workdir: Path,
     condition: str,
     classifier: tuple[dict[str, torch.Tensor], list[float]] | None,
+    separator_init: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """One condition's :func:`fit` in a worker process; its checkpoint is the result."""
     fit(
@@ -288,6 +316,7 @@ def _fit_condition(
         lambda line: print(f"[{condition}] {line}", flush=True),
         condition,
         classifier,
+        separator_init,
     )
 
 
@@ -299,6 +328,7 @@ def fit_in_parallel(
     conditions: tuple[str, ...] | list[str],
     classifier: tuple[dict[str, torch.Tensor], list[float]] | None,
     jobs: int,
+    separator_init: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """Train the conditions' models ``jobs`` at a time in spawned processes, each into its
     checkpoint under ``workdir/conditions/{condition}``; a later :func:`fit` of a condition
@@ -310,7 +340,9 @@ def fit_in_parallel(
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         futures = [
-            pool.submit(_fit_condition, config, dataset.root, split, workdir, c, classifier)
+            pool.submit(
+                _fit_condition, config, dataset.root, split, workdir, c, classifier, separator_init
+            )
             for c in conditions
         ]
         for future in futures:
