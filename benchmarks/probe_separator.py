@@ -1,6 +1,7 @@
 """What a trained weak-sep separator has learned, on one condition of a test split.
 
     python benchmarks/probe_separator.py MODEL_DIR DATASET --condition none [--limit 200]
+    python benchmarks/probe_separator.py CHECKPOINT.pt DATASET --config CONFIG.toml ...
 
 For the condition's model: the energy-weighted mean mask of present and of absent
 classes (presence learned?), the sum over present classes of the masks and of their
@@ -8,7 +9,12 @@ squares (how much of the mixture the sources explain), and the signed and absolu
 level error (A-weighted dB) of present sources, overall, per class and per energy share
 of the source in the mixture; beside it, the class-prior of the same condition's
 training split on the same mixtures (the floor to beat), and the frozen critic's
-per-class AUC on these mixtures (can it tell the class's presence at all?).
+per-class AUC on these mixtures (can it tell the class's presence at all?). On a
+dataset with saved sources, also the mean mask of a present class in the bins where
+its source dominates (more than twice the background's magnitude) and elsewhere:
+does the separator select its source's bins, or pass one constant gain? A training
+checkpoint (``conditions/*/checkpoint.pt``, its current weights) can be probed
+instead of a saved model, with the config it was trained with.
 """
 
 from __future__ import annotations
@@ -20,22 +26,63 @@ import numpy as np
 import pandas as pd
 import torch
 
+from sssle_bench.audio import read_audio
 from sssle_bench.dataset import GeneratedDataset
-from sssle_bench.estimators.run import load_trained
+from sssle_bench.estimators.run import load_trained, read_config
 from sssle_bench.estimators.spectral import spectrogram_levels
+from sssle_bench.estimators.weak_sep.config import make_config
+from sssle_bench.estimators.weak_sep.trainer import Trainer
+from sssle_bench.levels import to_mono
 from sssle_bench.metrics import roc_auc
 from sssle_bench.significance import paired_bootstrap, per_mixture
 
 
-def probe(model_dir: Path, dataset: Path, condition: str, limit: int) -> pd.DataFrame:
+def load_separator(model: Path, condition: str, config: Path | None) -> Trainer:
+    """A saved model's networks of ``condition``, or a checkpoint's with its ``config``."""
+    if config is None:
+        return load_trained("weak-sep", model).trainers[condition]
+    trainer = Trainer(make_config(read_config(config)), 5)
+    state = torch.load(model, weights_only=False, map_location="cpu")
+    trainer.separator.load_state_dict(state["separator"])
+    trainer.classifier.load_state_dict(state["classifier"])
+    trainer.separator.eval()
+    trainer.classifier.eval()
+    return trainer
+
+
+def dominance(masks: np.ndarray, mix, ds: GeneratedDataset, trainer: Trainer):
+    """Mean mask of each present class where its source dominates the background (more
+    than twice its magnitude) and elsewhere; empty without saved sources."""
+    if mix.sources_dir is None:
+        return []
+    path = mix.sources_dir / f"background{mix.audio_path.suffix}"
+    if not path.is_file():
+        return []
+
+    def mag(audio: np.ndarray) -> np.ndarray:
+        return trainer.spectra(torch.from_numpy(audio.astype(np.float32))[None])[0][0].numpy()
+
+    background = mag(to_mono(read_audio(path)[0]))
+    out = []
+    for c, track in ds.sources(mix).items():
+        k = ds.classes.index(c)
+        own = mag(track) > 2 * background
+        if own.sum() > 20:
+            out.append((float(masks[k][own].mean()), float(masks[k][~own].mean())))
+    return out
+
+
+def probe(
+    model_dir: Path, dataset: Path, condition: str, limit: int, config: Path | None = None
+) -> pd.DataFrame:
     """One row per present (mixture, class): error, energy share; masks summarised in attrs."""
     torch.set_num_threads(1)
     ds = GeneratedDataset(dataset)
-    trainer = load_trained("weak-sep", model_dir).trainers[condition]
+    trainer = load_separator(model_dir, condition, config)
     train = ds.truth("train")
     train = train[(train["condition"] == condition) & (train["present"] == 1)]
     prior = train.groupby("class")["level_dbfs_a"].median()
-    rows, present_mask, absent_mask, sums, squares = [], [], [], [], []
+    rows, present_mask, absent_mask, sums, squares, dominated = [], [], [], [], [], []
     probs, labels = [], []
     for i, mix in enumerate(ds.mixtures("test", (condition,))):
         if i == limit:
@@ -52,6 +99,7 @@ def probe(model_dir: Path, dataset: Path, condition: str, limit: int) -> pd.Data
         weighted = (masks * energy).sum(axis=(1, 2))
         present_mask += list(weighted[on])
         absent_mask += list(weighted[~on])
+        dominated += dominance(masks, mix, ds, trainer)
         sums.append(float((masks[on].sum(axis=0) * energy).sum()))
         squares.append(float(((masks[on] ** 2).sum(axis=0) * energy).sum()))
         mix_db = 10 * np.log10(np.mean(mix.audio**2))
@@ -68,6 +116,7 @@ def probe(model_dir: Path, dataset: Path, condition: str, limit: int) -> pd.Data
         "sum_present": float(np.mean(sums)),
         "sum_squares_present": float(np.mean(squares)),
         "mixtures": min(i + 1, limit),
+        "mask_dominant": np.mean(dominated, axis=0).tolist() if dominated else None,
         "critic_auc": {
             c: roc_auc(np.array(labels)[:, k], np.array(probs)[:, k])
             for k, c in enumerate(ds.classes)
@@ -95,8 +144,9 @@ def main() -> None:
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--condition", default="none")
     parser.add_argument("--limit", type=int, default=200)
+    parser.add_argument("--config", type=Path, help="the config of a probed checkpoint")
     args = parser.parse_args()
-    f = probe(args.model, args.dataset, args.condition, args.limit)
+    f = probe(args.model, args.dataset, args.condition, args.limit, args.config)
     a = f.attrs
     columns = ["error_db", "prior_error_db"]
     print(f"{args.model} on {a['mixtures']} test mixtures of {args.condition}:")
@@ -110,6 +160,11 @@ def main() -> None:
         f"{f['error_db'].mean():+.2f} dB; class-prior on the same: MAE "
         f"{f['prior_error_db'].abs().mean():.2f} dB, bias {f['prior_error_db'].mean():+.2f} dB"
     )
+    if a["mask_dominant"] is not None:
+        own, rest = a["mask_dominant"]
+        print(
+            f"mask of a present class where its source dominates: {own:.3f}, elsewhere {rest:.3f}"
+        )
     aucs = " ".join(f"{c} {v:.2f}" for c, v in a["critic_auc"].items())
     print(f"frozen critic's AUC on these mixtures: {aucs}")
     order = sorted(set(f["mixture"]))
