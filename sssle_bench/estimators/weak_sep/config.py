@@ -138,7 +138,8 @@ class WeakSepConfig:
     #: A condition trained (or resumed) first, in the same model folder, whose separator
     #: then initialises every other condition's: a warm start from the classes' patterns
     #: learned without background. Skipped, with a log line, for a dataset without that
-    #: condition. None: every condition from its own random initialisation, as the paper.
+    #: condition. None (``""`` in TOML): every condition from its own random
+    #: initialisation, as the paper.
     warm_start: str | None = None
     weighting: str = "A"
     #: None: every class gets its masked level; else classes the classifier scores
@@ -195,6 +196,8 @@ def make_config(raw: dict[str, Any]) -> WeakSepConfig:
     # TOML has arrays, the config has tuples; anything else is left for the type check.
     if isinstance(merged.get("classifier_channels"), list):
         merged["classifier_channels"] = tuple(merged["classifier_channels"])
+    if merged.get("warm_start") == "":  # TOML has no null: "" switches the warm start off
+        merged["warm_start"] = None
     if isinstance(merged.get("conditions"), list):
         merged["conditions"] = tuple(merged["conditions"])
     if isinstance(merged.get("energy_resolutions"), list):
