@@ -18,7 +18,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test install system-deps lint format clean
 
-# RETRAIN=1: train weak-sep again (about 50 min on 2 cores) instead of its shipped checkpoints.
+# RETRAIN=1: train weak-sep again (about 85 min on 2 cores) instead of its shipped checkpoints.
 demo: install
 	$(BIN)/sssle-bench demo --out $(DEMO_OUT) $(if $(RETRAIN),--retrain)
 

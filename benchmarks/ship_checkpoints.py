@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--command", required=True)
     parser.add_argument("--wall-s", type=float, required=True)
     parser.add_argument("--commit", required=True, help="the commit whose code trained it")
+    parser.add_argument("--note", default="", help="how the run went, in words")
     args = parser.parse_args()
     config = make_config(read_config(args.config))
     record = {
@@ -54,6 +55,7 @@ def main() -> None:
         "machine": f"{cpu_model()}, {len(os.sched_getaffinity(0))} cores, {platform.machine()}",
         "wall_s": args.wall_s,
         "date": datetime.date.today().isoformat(),
+        "note": args.note,
     }
     prov = write_checkpoints(args.model, GeneratedDataset(args.dataset), args.config, DEST, record)
     print(f"wrote {DEST}: {', '.join(prov['files'])}")

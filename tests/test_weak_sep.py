@@ -9,12 +9,15 @@ import numpy as np
 import pytest
 import torch  # the [model] extra; `make test` installs it (CPU build)
 
+from sssle_bench.audio import read_audio
+from sssle_bench.dataset import background_tracks
 from sssle_bench.errors import SssleError
 from sssle_bench.estimators.run import train
 from sssle_bench.estimators.weak_sep import losses
 from sssle_bench.estimators.weak_sep.config import make_config
 from sssle_bench.estimators.weak_sep.models import mel_filterbank
 from sssle_bench.estimators.weak_sep.train import objective_at_reference_masks
+from sssle_bench.levels import to_mono
 from sssle_bench.metrics import roc_auc
 
 
@@ -375,7 +378,8 @@ def selective(toy_full: Path):
 
 
 def test_the_shared_classifier_is_selective_before_it_is_frozen(selective):
-    """On silence it says "no class"; on isolated test sources each class is recognised."""
+    """On silence it says "no class"; on isolated test sources each class is recognised; on
+    background alone no class, and "background present"."""
     ds, trainer, bce = selective
     assert bce[-1] < bce[0]
     tracks, labels = [], []
@@ -395,6 +399,14 @@ def test_the_shared_classifier_is_selective_before_it_is_frozen(selective):
     labels = np.array(labels)
     aucs = [roc_auc(labels == k, probs[:, k]) for k in range(len(ds.classes))]
     assert min(aucs) > AUC_MIN, aucs
+    # background alone (bg-50): no class, but background (the critic's extra output)
+    tracks = background_tracks(ds, "test", ("bg-50",))
+    quiet = [to_mono(read_audio(p)[0]).astype(np.float32) for p in tracks]
+    with torch.inference_mode():
+        heard = trainer.classify(trainer.spectra(torch.from_numpy(np.stack(quiet)))[0]).numpy()
+    k = len(ds.classes)
+    assert heard[:, :k].max() < SILENCE_MAX and heard[:, k].min() > 1 - SILENCE_MAX
+    assert float(silence[k]) < SILENCE_MAX
 
 
 def test_reference_masks_on_hand_made_magnitudes():
