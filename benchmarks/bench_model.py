@@ -58,7 +58,7 @@ def training_rate(preset: str, threads: int, batch: int = 8, steps: int = 3) -> 
     labels = (torch.rand(batch, len(CLASSES)) > 0.4).float()
     start = time.perf_counter()
     for _ in range(steps):
-        terms = trainer.loss_terms(audio, labels, 0.3)
+        terms = trainer.loss_terms(audio, labels, 0.3, torch.ones(batch))
         opt.zero_grad()
         terms["total"].backward()
         opt.step()

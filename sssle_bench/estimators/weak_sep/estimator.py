@@ -185,13 +185,13 @@ class WeakSep(BaseEstimator):
         batch = torch.from_numpy(np.stack(audios).astype(np.float32))
         mag, feats = trainer.spectra(batch)
         sources = (trainer.separator(feats) * mag[:, None]).cpu().numpy()
-        probs = trainer.classify(mag)[:, : len(self.classes)].cpu().numpy()
         c = self.cfg
         n = audios[0].size
         levels, lafmax, laeq = spectrogram_prediction(
             sources, n, sr, c.weighting, interval_s, c.n_fft, c.hop
         )
         if c.presence_threshold is not None:
+            probs = trainer.classify(mag)[:, : len(self.classes)].cpu().numpy()
             absent = probs < c.presence_threshold
             levels = np.where(absent, -np.inf, levels)
             lafmax = np.where(absent, -np.inf, lafmax)
