@@ -26,7 +26,6 @@ from ...levels import to_mono
 from ...paths import write_bytes
 from .config import WeakSepConfig
 from .losses import classifier_targets
-from .models import mel_scale
 from .trainer import Trainer, freeze, mixture_loader, seed_everything, valid_split
 
 
@@ -103,7 +102,9 @@ def _classifier_bce(
             target = classifier_targets(labels, background, with_background).to(trainer.device)
             mag, _ = trainer.spectra(audio)
             # each clip judged at the scale of the clip it was made from
-            scale = mel_scale(mag, trainer.filterbanks["mel"]) / gain.to(mag).clamp(min=1e-12)
+            scale = trainer.floor_reference(mag)
+            if scale is not None:
+                scale = scale / gain.to(mag).clamp(min=1e-12)
             loss = torch.nn.functional.binary_cross_entropy(trainer.classify(mag, scale), target)
             if opt is not None:
                 opt.zero_grad()

@@ -68,6 +68,14 @@ class Trainer:
             return mag, original_features(mag / self.window_sum)
         return mag, log_features(mag)
 
+    def floor_reference(self, mag: torch.Tensor) -> torch.Tensor | None:
+        """The mel scale (:func:`~.models.mel_scale`) of clips ``(B, F, T)`` that
+        :meth:`classify` judges other spectrograms by with ``classifier_floor =
+        "mixture"``; None (nothing computed) for any other classifier floor."""
+        if self.config.classifier_arch == "original" or self.config.classifier_floor != "mixture":
+            return None
+        return mel_scale(mag, self.filterbanks["mel"])
+
     def classify(self, mag: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
         """Clip-level presence probabilities ``(B, K)`` of magnitude spectrograms (window-
         scaled linear magnitude for the original CRNN, log-mel for the compact one).
@@ -126,8 +134,8 @@ class Trainer:
         b, k = labels.shape
         sources = (x[:, None] * masks).reshape(b * k, *x.shape[1:])
         # sources and residual are judged at their mixture's scale (classifier_floor)
-        scale = mel_scale(x, self.filterbanks["mel"])
-        probs = self.classify(sources, scale.repeat_interleave(k))
+        scale = self.floor_reference(x)
+        probs = self.classify(sources, None if scale is None else scale.repeat_interleave(k))
         terms["critic"] = critic_loss(probs.reshape(b, k, -1), labels)
         if c.background_classification:
             residual = x * torch.clamp(1 - masks.sum(dim=1), min=0.0)
