@@ -216,6 +216,12 @@ def has_background(condition: str) -> bool:
     return condition != "none"
 
 
+def background_name(audio_path: str | Path) -> str:
+    """The file name of a mixture's saved background track (a dataset generated with
+    ``--save-sources``): in its sources folder, in the mixture's audio format."""
+    return f"background{Path(audio_path).suffix}"
+
+
 def torch_dataset(dataset: GeneratedDataset, split: str, conditions: tuple[str, ...] | None = None):
     """A lazy ``torch.utils.data.Dataset`` of ``(audio[n] float32, labels[K] float32,
     background float32)``.
@@ -260,6 +266,6 @@ def background_tracks(
     rows = table[table["condition"].map(has_background) & table["sources_dir"].notna()]
     where = f"{dataset.root}/mixtures/{split}.csv"
     return sorted(
-        dataset.root / check_relative(f"{d}/background{Path(a).suffix}", where)
+        dataset.root / check_relative(f"{d}/{background_name(a)}", where)
         for d, a in zip(rows["sources_dir"], rows["audio_path"], strict=True)
     )

@@ -14,7 +14,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from functools import cache
 from multiprocessing import get_context
@@ -124,6 +124,17 @@ def run_tasks(
                 pool.shutdown(wait=True)
     finally:
         bar.close()
+
+
+def run_spawned(fn: Callable[..., Any], calls: Sequence[tuple], jobs: int) -> Iterator[int]:
+    """``fn(*args)`` for each ``args`` of ``calls``, ``jobs`` at a time in spawned worker
+    processes (fresh interpreters: torch's thread pools do not survive a fork); yields
+    each call's index as it finishes and raises the first error met."""
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(fn, *args): i for i, args in enumerate(calls)}
+        for future in as_completed(futures):
+            future.result()
+            yield futures[future]
 
 
 def check_paths(

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SssleError
+from .executors import run_spawned
 from .paths import check_name, write_bytes, write_text
 from .recipe import read_toml
 
@@ -265,18 +266,10 @@ def _train_parallel(
             echo(f"training {variant}")
             _train_variant(experiment, dataset, out, variant, cache)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {
-            pool.submit(_train_variant, experiment, dataset, out, v, cache): v for v in variants
-        }
-        echo(f"training {', '.join(variants)} ({jobs} at a time)")
-        for future in as_completed(futures):
-            future.result()
-            echo(f"trained {futures[future]}")
+    echo(f"training {', '.join(variants)} ({jobs} at a time)")
+    calls = [(experiment, dataset, out, v, cache) for v in variants]
+    for i in run_spawned(_train_variant, calls, jobs):
+        echo(f"trained {variants[i]}")
 
 
 def _claim(model: Path, config: dict[str, Any]) -> bool:

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..dataset import GeneratedDataset, MixtureInfo
+from ..dataset import GeneratedDataset, MixtureInfo, background_name, has_background
 from ..errors import SssleError
 from .base import BaseEstimator, Prediction
 from .spectral import masked_prediction, stft
@@ -60,12 +60,12 @@ def _background_frames(dataset: GeneratedDataset, split: str) -> list[np.ndarray
     """Magnitude frames of the isolated training backgrounds (first background condition)."""
     import soundfile as sf
 
-    condition = next((c for c in dataset.conditions if c != "none"), None)
+    condition = next((c for c in dataset.conditions if has_background(c)), None)
     if condition is None:
         return []
     frames = []
     for mix in dataset.mixtures(split, conditions=(condition,)):
-        path = mix.sources_dir / f"background{mix.audio_path.suffix}"
+        path = mix.sources_dir / background_name(mix.audio_path)
         if path.is_file():
             frames.append(_active_frames(sf.read(path, always_2d=True)[0].mean(axis=1)))
     return frames

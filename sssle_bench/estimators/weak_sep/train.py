@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from ...audio import read_audio
-from ...dataset import GeneratedDataset, has_background
+from ...dataset import GeneratedDataset, background_name, has_background
+from ...executors import run_spawned
 from ...levels import to_mono
 from ...paths import remove_file, write_bytes
 from .config import WeakSepConfig
@@ -128,7 +129,7 @@ def objective_at_reference_masks(
             break
         x = mag(mix.audio)
         tracks = dataset.sources(mix)
-        path = mix.sources_dir / f"background{mix.audio_path.suffix}"
+        path = mix.sources_dir / background_name(mix.audio_path)
         background = mag(to_mono(read_audio(path)[0])) if path.is_file() else torch.zeros_like(x)
         labels = torch.tensor([float(mix.labels[c]) for c in dataset.classes])
         sources = torch.stack(
@@ -334,16 +335,8 @@ def fit_in_parallel(
     checkpoint under ``workdir/conditions/{condition}``; a later :func:`fit` of a condition
     then only loads its finished checkpoint. Each condition's model is seeded on its own,
     so the weights are those of a serial run."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = [
-            pool.submit(
-                _fit_condition, config, dataset.root, split, workdir, c, classifier, separator_init
-            )
-            for c in conditions
-        ]
-        for future in futures:
-            future.result()
+    calls = [
+        (config, dataset.root, split, workdir, c, classifier, separator_init) for c in conditions
+    ]
+    for _ in run_spawned(_fit_condition, calls, jobs):
+        pass
