@@ -58,7 +58,7 @@ class WeakSep(BaseEstimator):
         which is trained or resumed first; and, with
         ``shared_classifier = False``, its own classifier; by default one classifier
         pretrained on all conditions is shared, saved in ``cache_dir`` (default: ``workdir``)
-        under a name keyed by its inputs, see :func:`~.train.pretrain_shared_classifier`),
+        under a name keyed by its inputs, see :func:`~.critic.pretrain_shared_classifier`),
         checkpointed under ``workdir/conditions/{condition}`` and skipped once done.
         """
         conditions = self.cfg.conditions or dataset.conditions
