@@ -180,11 +180,9 @@ def run_experiment(
     # folder, each under a name that proves its inputs; trained once, before the variants
     # fan out, so parallel variants never train the same part twice.
     cache = out / "cache"
-    if pending:
-        first, rest = pending[0], pending[1:]
-        echo(f"training {first}")
-        _train_variant(experiment, dataset, out, first, cache)
-        _train_parallel(experiment, dataset, out, rest, cache, jobs, echo)
+    for variant in pending:
+        _prepare_variant(experiment, dataset, variant, cache)
+    _train_parallel(experiment, dataset, out, pending, cache, jobs, echo)
     submissions = []
     for variant in experiment.variants:
         sub = out / "submissions" / variant
@@ -232,6 +230,17 @@ def condition_table(docs: dict[str, dict[str, Any]]) -> str:
         cells.append(cell(doc["overall"]["all"]["mae_present_db"]))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _prepare_variant(experiment: Experiment, dataset: Path, variant: str, cache: Path) -> None:
+    """Train (or find in ``cache``) the parts of a variant its method shares across models
+    (``prepare_shared``; weak-sep: the pretrained classifier); nothing for other methods."""
+    from .dataset import GeneratedDataset
+    from .estimators import estimator_class
+
+    est = estimator_class(experiment.method)(**variant_config(experiment, variant))
+    if hasattr(est, "prepare_shared"):
+        est.prepare_shared(GeneratedDataset(dataset), experiment.train_split, cache)
 
 
 def _train_variant(experiment: Experiment, dataset: Path, out: Path, variant: str, cache: Path):

@@ -272,6 +272,16 @@ def test_a_warm_start_begins_every_other_condition_from_the_first_ones_separator
     assert all(torch.equal(given["bg-50"][k], trained[k]) for k in trained)  # none resumed
 
 
+def test_the_warm_start_model_trains_its_own_number_of_epochs(toy_dataset: Path, tmp_path: Path):
+    """``warm_start_epochs``: the none model (from scratch) gets 3 epochs, bg-20 (started
+    from it) the config's 1."""
+    config = {**QUICK, "epochs": 1, "warm_start_epochs": 3, "conditions": ["none", "bg-20"]}
+    est = train("weak-sep", toy_dataset, tmp_path / "m", config)
+    history = est.state["history"]
+    assert [len(history[c]["epochs"]) for c in ("none", "bg-20")] == [3, 1]
+    assert history["bg-20"]["warm_start"] == "none"
+
+
 def test_train_one_condition_from_the_command_line(toy_dataset: Path, tmp_path: Path):
     from click.testing import CliRunner
 

@@ -37,6 +37,7 @@ LIMITS: dict[str, tuple[float | None, float | None]] = {
     "classifier_learning_rate": (0.0, None),
     "batch_size": (1, None),
     "epochs": (1, None),
+    "warm_start_epochs": (1, None),
     "classifier_epochs": (0, None),
     "classifier_patience": (1, None),
     "patience": (0, None),
@@ -141,6 +142,9 @@ class WeakSepConfig:
     #: condition. None (``""`` in TOML): every condition from its own random
     #: initialisation, as the paper.
     warm_start: str | None = None
+    #: Separator epochs of the ``warm_start`` condition's model (None: ``epochs``): it
+    #: learns the classes' patterns from scratch, the models started from it need fewer.
+    warm_start_epochs: int | None = None
     weighting: str = "A"
     #: None: every class gets its masked level; else classes the classifier scores
     #: below this probability are predicted absent.

@@ -217,6 +217,7 @@ SEPARATOR_ONLY = frozenset(
         "consistency_scale",
         "conditions",
         "warm_start",
+        "warm_start_epochs",
     }
 )
 

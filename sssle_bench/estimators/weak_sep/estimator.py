@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -81,7 +82,8 @@ class WeakSep(BaseEstimator):
             warm = None
         if warm is not None:
             self.log(f"weak-sep: training the {warm} model first (warm start of the others)")
-            first = self._fit_one(dataset, split, warm, shared)
+            epochs = self.cfg.warm_start_epochs or self.cfg.epochs
+            first = self._fit_one(dataset, split, warm, shared, epochs=epochs)
             if warm in conditions:
                 self.trainers[warm], history[warm] = first
             init = {k: v.clone() for k, v in first[0].separator.state_dict().items()}
@@ -96,10 +98,19 @@ class WeakSep(BaseEstimator):
         history = {c: history[c] for c in conditions}
         self.state = {"history": history}
 
-    def _fit_one(self, dataset, split, condition, shared, init=None):
-        """One condition's model, checkpointed under ``workdir/conditions/{condition}``."""
+    def prepare_shared(self, dataset: GeneratedDataset, split: str, folder: Path) -> None:
+        """Pretrain the shared classifier ``fit`` will use into ``folder`` (kept there under
+        a name keyed by its inputs; nothing to do when it is there or not shared), so runs
+        that share it can then train in parallel without training it twice."""
+        if self.cfg.shared_classifier:
+            pretrain_shared_classifier(self.cfg, dataset, split, Path(folder), self.log)
+
+    def _fit_one(self, dataset, split, condition, shared, init=None, epochs=None):
+        """One condition's model, checkpointed under ``workdir/conditions/{condition}``
+        (``epochs``: separator epochs, default the config's)."""
         workdir = None if self.workdir is None else self.workdir / "conditions" / condition
-        return fit(self.cfg, dataset, split, workdir, self.log, condition, shared, init)
+        cfg = self.cfg if epochs is None else replace(self.cfg, epochs=epochs)
+        return fit(cfg, dataset, split, workdir, self.log, condition, shared, init)
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)
