@@ -24,13 +24,11 @@ from sssle_bench.significance import paired_bootstrap, per_mixture
 
 
 def condition_pairs(submission: Path, dataset: Path, split: str, settings: ScoreSettings):
-    """Present pairs (mixture id, absolute error) of a submission, by condition."""
+    """Present pairs (mixture id, condition, absolute error) of a submission."""
     result, truth = validate_file(submission / "predictions.csv", dataset, split, False)
     if not result.ok:
         raise SystemExit(f"{submission}: invalid submission: {result.problems[:3]}")
-    pairs = present_pairs(result, truth, settings)
-    condition = truth["condition"].to_numpy()[truth["present"].to_numpy().astype(bool)]
-    return pairs.assign(condition=condition)
+    return present_pairs(result, truth, settings)
 
 
 def paired_cell(a, b, settings: ScoreSettings) -> str:
@@ -53,8 +51,13 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     args = parser.parse_args()
     settings = ScoreSettings(bootstrap=args.bootstrap)
+    if any("=" not in s for s in args.sub):
+        parser.error("--sub takes NAME=SUBMISSION_DIR")
     subs = dict(s.split("=", 1) for s in args.sub)
     pairs = [p.split(",") for p in args.pair]
+    unknown = sorted({n for p in pairs for n in p} - set(subs))
+    if any(len(p) != 2 for p in pairs) or unknown:
+        parser.error(f"--pair takes A,B of --sub names (unknown: {', '.join(unknown) or '-'})")
     loaded = {
         n: condition_pairs(Path(subs[n]), args.dataset, args.split, settings)
         for n in dict.fromkeys(x for p in pairs for x in p)

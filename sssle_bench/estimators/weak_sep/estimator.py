@@ -82,8 +82,7 @@ class WeakSep(BaseEstimator):
             warm = None
         if warm is not None:
             self.log(f"weak-sep: training the {warm} model first (warm start of the others)")
-            epochs = self.cfg.warm_start_epochs or self.cfg.epochs
-            first = self._fit_one(dataset, split, warm, shared, epochs=epochs)
+            first = self._fit_one(dataset, split, warm, shared, epochs=self.cfg.warm_start_epochs)
             if warm in conditions:
                 self.trainers[warm], history[warm] = first
             init = {k: v.clone() for k, v in first[0].separator.state_dict().items()}
