@@ -107,3 +107,45 @@ def test_the_background_critic_adds_one_classifier_output():
     aware = Trainer(make_config({"preset": "cpu", "background_critic": True}), 5)
     mag = torch.rand(2, 257, 126)
     assert plain.classify(mag).shape == (2, 5) and aware.classify(mag).shape == (2, 6)
+
+
+def test_classifier_max_mixtures_sets_the_pretraining_set(
+    toy_dataset: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """3 training mixtures per condition, 4 conditions: the classifier reads
+    ``classifier_max_mixtures`` per condition, else ``max_train_mixtures``, else all; the
+    shared classifier's cache key follows it, not the separator's settings."""
+    from sssle_bench.estimators.weak_sep import critic
+
+    ds = GeneratedDataset(toy_dataset)
+    read: list[int] = []
+    monkeypatch.setattr(
+        critic, "train_classifier", lambda t, loader, *a: read.append(len(loader.dataset))
+    )
+    cases = [({}, None, 12), ({"max_train_mixtures": 1}, None, 4)]
+    cases += [({"max_train_mixtures": 1, "classifier_max_mixtures": 2}, None, 8)]
+    cases += [({"max_train_mixtures": 1, "classifier_max_mixtures": 2}, "bg-20", 2)]
+    for settings, condition, expected in cases:
+        config = make_config({"preset": "cpu", **settings})
+        critic.pretrain(
+            Trainer(config, len(ds.classes)),
+            ds,
+            "train",
+            config,
+            torch.Generator(),
+            print,
+            condition,
+        )
+        assert read[-1] == expected, (settings, condition)
+    base = make_config({"preset": "cpu", "max_train_mixtures": 1})
+    key = critic.classifier_key(base, ds, "train")
+    assert (
+        critic.classifier_key(
+            make_config({"preset": "cpu", "max_train_mixtures": 1, "epochs": 3}), ds, "train"
+        )
+        == key
+    )
+    other = make_config({"preset": "cpu", "max_train_mixtures": 1, "classifier_max_mixtures": 2})
+    assert critic.classifier_key(other, ds, "train") != key
+    with pytest.raises(SssleError, match="classifier_max_mixtures"):
+        make_config({"classifier_max_mixtures": 0})

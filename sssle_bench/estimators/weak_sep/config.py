@@ -42,6 +42,7 @@ LIMITS: dict[str, tuple[float | None, float | None]] = {
     "classifier_patience": (1, None),
     "patience": (0, None),
     "max_train_mixtures": (1, None),
+    "classifier_max_mixtures": (1, None),
     "threads": (1, None),
     "seed": (0, 2**32 - 1),
     "presence_threshold": (0.0, 1.0),
@@ -106,6 +107,10 @@ class WeakSepConfig:
     classifier_patience: int | None = None
     patience: int = 5
     max_train_mixtures: int | None = None
+    #: Training mixtures per condition the classifier is pretrained on (evenly spaced,
+    #: like ``max_train_mixtures``); None: ``max_train_mixtures``. A separator trained on
+    #: few mixtures for a CPU budget need not be judged by a critic that heard as few.
+    classifier_max_mixtures: int | None = None
     #: torch CPU threads. 1 (default) makes training bit-reproducible for a seed;
     #: more threads are faster but their parallel reductions change the weights.
     threads: int = 1

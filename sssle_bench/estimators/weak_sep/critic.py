@@ -162,6 +162,15 @@ def train_classifier(
     return losses
 
 
+def pretraining_limit(config: WeakSepConfig, n_conditions: int) -> int | None:
+    """How many mixtures classifier pretraining reads over ``n_conditions`` conditions:
+    ``classifier_max_mixtures`` (else ``max_train_mixtures``) per condition; None = all."""
+    per_condition = config.classifier_max_mixtures
+    if per_condition is None:
+        per_condition = config.max_train_mixtures
+    return None if per_condition is None else per_condition * n_conditions
+
+
 def pretrain(
     trainer: Trainer,
     dataset: GeneratedDataset,
@@ -172,10 +181,13 @@ def pretrain(
     condition: str | None = None,
 ) -> list[float]:
     """Pretrain ``trainer``'s classifier on ``split``'s mixtures of ``condition`` (None:
-    every condition) with the config's extra clips, validated on the valid split when
-    the config has a patience; returns the training BCE per epoch."""
-    c = config
+    every condition; :func:`pretraining_limit` of them) with the config's extra clips,
+    validated on the valid split when the config has a patience; returns the training
+    BCE per epoch."""
     conditions = None if condition is None else (condition,)
+    c = replace(
+        config, max_train_mixtures=pretraining_limit(config, len(conditions or dataset.conditions))
+    )
     loader = mixture_loader(dataset, split, c, generator, shuffle=True, condition=condition)
     valid = valid_split(dataset, split)
     use_valid = valid is not None and c.classifier_patience is not None
@@ -226,6 +238,8 @@ def classifier_key(config: WeakSepConfig, dataset: GeneratedDataset, split: str)
     """sha256 of everything the shared classifier depends on: the config fields it uses
     and the training split's ground truth (by its manifest hash)."""
     relevant = {k: v for k, v in asdict(config).items() if k not in SEPARATOR_ONLY}
+    if relevant["classifier_max_mixtures"] is None:  # keys from before the field existed
+        del relevant["classifier_max_mixtures"]
     blob = json.dumps(
         {
             "config": relevant,
@@ -246,8 +260,8 @@ def pretrain_shared_classifier(
     folder: Path | None,
     log: Callable[[str], None] = print,
 ) -> tuple[dict[str, torch.Tensor], list[float]]:
-    """One classifier on every condition's training mixtures (``max_train_mixtures`` per
-    condition), saved as ``folder/classifier-{key}.pt`` (:func:`classifier_key`) and
+    """One classifier on every condition's training mixtures (:func:`pretraining_limit`),
+    saved as ``folder/classifier-{key}.pt`` (:func:`classifier_key`) and
     reused from there only by a run whose key is the same (an experiment's variants
     that differ in separator settings share one).
 
@@ -265,12 +279,8 @@ def pretrain_shared_classifier(
         torch.set_num_threads(c.threads)
     generator = seed_everything(c.seed)
     trainer = Trainer(c, len(dataset.classes))
-    limit = c.max_train_mixtures
-    pooled = replace(
-        c, max_train_mixtures=None if limit is None else limit * len(dataset.conditions)
-    )
     log("weak-sep: pretraining one classifier on all conditions")
-    losses = pretrain(trainer, dataset, split, pooled, generator, log)
+    losses = pretrain(trainer, dataset, split, c, generator, log)
     weights = {k: v.cpu() for k, v in trainer.classifier.state_dict().items()}
     if path is not None:
         buf = io.BytesIO()
