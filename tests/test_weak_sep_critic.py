@@ -147,5 +147,16 @@ def test_classifier_max_mixtures_sets_the_pretraining_set(
     )
     other = make_config({"preset": "cpu", "max_train_mixtures": 1, "classifier_max_mixtures": 2})
     assert critic.classifier_key(other, ds, "train") != key
+    # with its own set, the critic does not depend on the separators' set size
+    for separators in (None, 3):
+        same = make_config(
+            {"preset": "cpu", "max_train_mixtures": separators, "classifier_max_mixtures": 2}
+        )
+        assert critic.classifier_key(same, ds, "train") == critic.classifier_key(other, ds, "train")
+    assert critic.classifier_key(base, ds, "train") == critic.classifier_key(
+        make_config({"preset": "cpu", "max_train_mixtures": 1, "classifier_max_mixtures": None}),
+        ds,
+        "train",
+    )
     with pytest.raises(SssleError, match="classifier_max_mixtures"):
         make_config({"classifier_max_mixtures": 0})

@@ -236,10 +236,17 @@ SEPARATOR_ONLY = frozenset(
 
 def classifier_key(config: WeakSepConfig, dataset: GeneratedDataset, split: str) -> str:
     """sha256 of everything the shared classifier depends on: the config fields it uses
-    and the training split's ground truth (by its manifest hash)."""
+    and the training split's ground truth (by its manifest hash).
+
+    Its pretraining set is :func:`pretraining_limit`: ``classifier_max_mixtures`` where
+    set (then ``max_train_mixtures``, the separators' alone, is left out of the key),
+    else ``max_train_mixtures`` (and the key is the one from before the field existed).
+    """
     relevant = {k: v for k, v in asdict(config).items() if k not in SEPARATOR_ONLY}
-    if relevant["classifier_max_mixtures"] is None:  # keys from before the field existed
+    if relevant["classifier_max_mixtures"] is None:
         del relevant["classifier_max_mixtures"]
+    else:
+        del relevant["max_train_mixtures"]
     blob = json.dumps(
         {
             "config": relevant,
