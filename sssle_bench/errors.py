@@ -1,5 +1,23 @@
-"""The package's own exception type; the CLI turns it into a one-line message."""
+"""The package's own exception type, and the one way a stranger's text enters a message."""
+
+from __future__ import annotations
+
+import re
+
+#: Characters shown of a value quoted in an error message.
+EXCERPT_CHARS = 60
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class SssleError(Exception):
     """An error a user can act on: the message names the file, key or row at fault."""
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """``value`` quoted for an error message: control characters escaped, at most ``limit``
+    characters of it, and how many more there were. A file's content never reaches a
+    message whole (a 10 MB field, a terminal escape sequence, a forged second line)."""
+    text = str(value)
+    shown = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text[:limit])
+    more = f"... ({len(text) - limit} more characters)" if len(text) > limit else ""
+    return f"'{shown}'{more}"

@@ -9,8 +9,10 @@ that resolves outside its root folder, symlinks included.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import secrets
 from pathlib import Path
 
 from .errors import SssleError
@@ -23,6 +25,27 @@ NAME_RULE = (
     "lowercase letters, digits, '_', '-' and '.', starting with a letter or digit, "
     "at most 64 characters"
 )
+
+
+#: Ending of the temporary files :func:`write_bytes` renames into place; one left by a
+#: killed process is removed by the next run that cleans its folder.
+TEMP_SUFFIX = ".tmp"
+
+
+_EXCLUSIVE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new temporary file beside ``path`` (same folder, so the rename is atomic), created
+    exclusively: whatever already sits at the name, a planted symlink included, is never
+    opened or followed (another random name is tried). Returns its descriptor and path."""
+    for _ in range(100):
+        tmp = str(path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"))
+        try:
+            return os.open(tmp, _EXCLUSIVE, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise SssleError(f"{path.parent}: cannot create a temporary file there")
 
 
 def is_safe_name(value: object) -> bool:
@@ -80,14 +103,20 @@ def write_bytes(root: Path, rel: str | Path, data: bytes) -> Path:
     """Atomically write ``data`` to ``root / rel`` (a temporary name, then a rename).
 
     Refuses a path outside ``root`` (see :func:`inside`). A reader never sees a
-    partial file under the final name, even if the process is killed mid-write.
+    partial file under the final name, even if the process is killed mid-write; a
+    write that fails (a full disk) leaves no temporary file behind.
     """
     path = inside(root, rel)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    fd, tmp = _create_temp(path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     return path
 
 
