@@ -42,7 +42,7 @@ def main() -> None:
     if args.classifier is None:
         weights, _ = pretrain_shared_classifier(config, ds, "train", None, log=lambda s: None)
     else:
-        weights = torch.load(args.classifier, weights_only=False)["classifier"]
+        weights = torch.load(args.classifier, weights_only=True)["classifier"]
     trainer = Trainer(config, len(ds.classes))
     trainer.classifier.load_state_dict(weights)
     freeze(trainer.classifier)

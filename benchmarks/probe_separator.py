@@ -42,7 +42,7 @@ def load_separator(model: Path, condition: str, config: Path | None) -> Trainer:
     if config is None:
         return load_trained("weak-sep", model).trainers[condition]
     trainer = Trainer(make_config(read_config(config)), 5)
-    state = torch.load(model, weights_only=False, map_location="cpu")
+    state = torch.load(model, weights_only=True, map_location="cpu")
     trainer.separator.load_state_dict(state["separator"])
     trainer.classifier.load_state_dict(state["classifier"])
     trainer.separator.eval()

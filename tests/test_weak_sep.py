@@ -379,7 +379,7 @@ def selective(toy_full: Path):
 
     ds = GeneratedDataset(toy_full)
     prov = check_checkpoints(checkpoint_dir(), ds)
-    saved = torch.load(checkpoint_dir() / prov["classifier_file"], weights_only=False)
+    saved = torch.load(checkpoint_dir() / prov["classifier_file"], weights_only=True)
     config = make_config({"preset": "cpu", "threads": 2})
     trainer = Trainer(config, len(ds.classes))
     trainer.classifier.load_state_dict(saved["classifier"])

@@ -11,6 +11,7 @@ descriptors by returning a :class:`Prediction` instead of plain levels.
 from __future__ import annotations
 
 import json
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,9 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from ..dataset import GeneratedDataset, MixtureInfo
-from ..errors import SssleError
+from ..errors import SssleError, excerpt
 from ..paths import write_text
+from ..submission import MAX_LEVEL_DB
 from .options import check_options
 
 Levels = dict[str, float]
@@ -69,6 +71,36 @@ class Estimator(Protocol):
     ) -> list[Levels | Prediction]: ...
 
 
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number this tool writes")
+
+
+def read_estimator_json(path: Path, fields: dict[str, type]) -> dict[str, Any]:
+    """A model folder's JSON file: an object with ``fields`` of the given types; NaN and
+    infinities are refused (this package never writes them). One :class:`SssleError`
+    line naming the file otherwise."""
+    try:
+        blob = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SssleError(f"{path}: unreadable ({excerpt(str(exc), 100)}); train again") from exc
+    for key, kind in fields.items():
+        if not isinstance(blob, dict) or not isinstance(blob.get(key), kind):
+            raise SssleError(f"{path}: no {key} ({kind.__name__}); train the model again")
+    return blob
+
+
+def check_level(path: Path, where: str, value: Any) -> None:
+    """A saved level (dB re full scale) is None (absent) or a finite number no louder
+    than :data:`~sssle_bench.submission.MAX_LEVEL_DB`."""
+    if value is None:
+        return
+    if not isinstance(value, int | float) or not math.isfinite(value) or value > MAX_LEVEL_DB:
+        raise SssleError(
+            f"{path}: {where} is {excerpt(value)}, not a level in dB up to +{MAX_LEVEL_DB:g} "
+            "(a tampered model?); train it again"
+        )
+
+
 class BaseEstimator(ABC):
     """Defaults: config and fitted state kept as JSON, a batch is a loop over ``predict``.
 
@@ -103,10 +135,16 @@ class BaseEstimator(ABC):
 
     @classmethod
     def load(cls, directory: Path) -> BaseEstimator:
-        blob = json.loads((Path(directory) / "estimator.json").read_text(encoding="utf-8"))
+        path = Path(directory) / "estimator.json"
+        blob = read_estimator_json(path, {"config": dict, "state": dict})
         est = cls(**blob["config"])
         est.state = blob["state"]
+        est.check_state(path)
         return est
+
+    def check_state(self, path: Path) -> None:  # noqa: B027
+        """Refuse a loaded state that this method could not have written (``path``: the
+        file it came from); nothing to check by default."""
 
     @abstractmethod
     def predict(

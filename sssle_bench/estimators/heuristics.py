@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from ..dataset import GeneratedDataset, MixtureInfo
-from ..errors import SssleError
+from ..errors import SssleError, excerpt
 from ..levels import dbfs, dbfs_a, interval_bounds, time_levels
 from ..metrics import truth_column
-from .base import BaseEstimator, Prediction
+from .base import BaseEstimator, Prediction, check_level
 
 
 def level_fn(weighting: str):
@@ -69,6 +70,19 @@ class ClassPrior(BaseEstimator):
                 float(sounding[name]) if usable and name in sounding.index else None
             )
         return priors
+
+    def check_state(self, path: Path) -> None:
+        """Every prior of every condition is None or a level (:func:`~.base.check_level`)."""
+        tables = {"pooled": self.state.get("pooled"), **(self.state.get("by_condition") or {})}
+        for where, priors in tables.items():
+            if not isinstance(priors, dict):
+                raise SssleError(f"{path}: priors of {excerpt(where)} are not a table")
+            for kind in ("levels", "lafmax", "intervals"):
+                values = priors.get(kind)
+                if not isinstance(values, dict):
+                    raise SssleError(f"{path}: no {kind} priors for {excerpt(where)}")
+                for label, value in values.items():
+                    check_level(path, f"{where} {kind} of {excerpt(label)}", value)
 
     def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Prediction:
         if "pooled" not in self.state:

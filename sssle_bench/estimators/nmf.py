@@ -22,7 +22,7 @@ import numpy as np
 from ..dataset import GeneratedDataset, MixtureInfo, background_name, has_background
 from ..errors import SssleError
 from .base import BaseEstimator, Prediction
-from .spectral import masked_prediction, stft
+from .spectral import N_FFT, masked_prediction, stft
 
 _EPS = 1e-10
 
@@ -140,8 +140,25 @@ class SupervisedNMF(BaseEstimator):
     @classmethod
     def load(cls, directory: Path) -> SupervisedNMF:
         est = super().load(directory)
-        est.classes = est.state["classes"]
-        est.dictionary = np.load(Path(directory) / "dictionary.npy")
+        est.classes = est.state.get("classes")
+        path = Path(directory) / "dictionary.npy"
+        est.dictionary = np.load(path, allow_pickle=False)
+        bins = N_FFT // 2 + 1
+        columns = (
+            est.config["components"] * len(est.classes or ()) + est.config["background_components"]
+        )
+        d = est.dictionary
+        if not (
+            isinstance(est.classes, list)
+            and d.dtype.kind == "f"
+            and d.shape == (bins, columns)
+            and np.isfinite(d).all()
+            and (d >= 0).all()
+        ):
+            raise SssleError(
+                f"{path}: not the {bins} x {columns} non-negative templates this model's "
+                "config and classes need (a tampered model?); train it again"
+            )
         return est
 
     def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Prediction:

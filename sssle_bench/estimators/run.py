@@ -14,12 +14,12 @@ import pandas as pd
 
 from ..audio import read_audio
 from ..dataset import GeneratedDataset, MixtureInfo
-from ..errors import SssleError
+from ..errors import SssleError, excerpt
 from ..executors import run_tasks
 from ..levels import interval_bounds, to_mono
 from ..paths import remove_file, write_text
 from ..recipe import dumps_toml, read_toml
-from ..submission import COLUMNS, INTERVAL_COLUMNS, INTERVALS
+from ..submission import COLUMNS, INTERVAL_COLUMNS, INTERVALS, MAX_LEVEL_DB
 from . import estimator_class
 from .base import as_prediction
 
@@ -104,6 +104,24 @@ def _cached_model(name: str, model_dir: str, stamp: float):
 Rows = tuple[list[tuple], list[tuple]]
 
 
+def _check_predicted(
+    name: str, info: MixtureInfo, values: dict[str, Any], what: str, missing_ok: bool = False
+) -> None:
+    """Every predicted value (a number or an array per class) is a level a submission may
+    state: up to :data:`~sssle_bench.submission.MAX_LEVEL_DB`, or ``-inf`` (absent); NaN
+    only where the descriptor may be left out (``missing_ok``). A broken or tampered
+    model never becomes a submission."""
+    for c, value in values.items():
+        v = np.atleast_1d(np.asarray(value, dtype=float))
+        bad = (np.isnan(v) & (not missing_ok)) | (v > MAX_LEVEL_DB)
+        if bad.any():
+            raise SssleError(
+                f"{name}: predicted {what} {v[bad][0]:g} dB for class {excerpt(c)} of mixture "
+                f"{info.mixture_id} ({info.condition}), not a level up to +{MAX_LEVEL_DB:g} dB "
+                "(a broken or tampered model?); no submission written"
+            )
+
+
 def _prediction_rows(
     name: str, info: MixtureInfo, n: int, sr: int, classes: tuple[str, ...], result: Any
 ) -> Rows:
@@ -111,6 +129,9 @@ def _prediction_rows(
     prediction with another number of intervals than the clip has is an error."""
     pred = as_prediction(result)
     lafmax = pred.lafmax or {}
+    _check_predicted(name, info, pred.levels, "level")
+    _check_predicted(name, info, lafmax, "LAFmax", missing_ok=True)
+    _check_predicted(name, info, pred.intervals or {}, "interval LAeq")
     levels = [
         (info.mixture_id, info.condition, c, pred.levels.get(c, -np.inf), lafmax.get(c, np.nan))
         for c in classes

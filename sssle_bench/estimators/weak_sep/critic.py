@@ -26,6 +26,7 @@ from ...levels import to_mono
 from ...paths import write_bytes
 from .config import WeakSepConfig
 from .losses import classifier_targets
+from .torch_files import load_torch_file, load_weights
 from .trainer import Trainer, freeze, mixture_loader, seed_everything, valid_split
 
 
@@ -278,9 +279,19 @@ def pretrain_shared_classifier(
     name = f"classifier-{classifier_key(config, dataset, split)[:20]}.pt"
     path = None if folder is None else Path(folder) / name
     if path is not None and path.is_file():
-        saved = torch.load(path, weights_only=False, map_location="cpu")
+        saved = load_torch_file(path, "pretrained classifier", ("classifier", "losses"))
+        losses = saved["losses"]
+        if not isinstance(losses, list) or not all(isinstance(v, float) for v in losses):
+            raise SssleError(f"{path}: its losses are not a list of numbers; delete it")
+        with torch.random.fork_rng():
+            load_weights(
+                Trainer(config, len(dataset.classes)).classifier,
+                saved["classifier"],
+                path,
+                "classifier",
+            )
         log(f"classifier: reusing {path}")
-        return saved["classifier"], saved["losses"]
+        return saved["classifier"], losses
     c = config
     if c.threads:
         torch.set_num_threads(c.threads)

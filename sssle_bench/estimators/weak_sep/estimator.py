@@ -12,12 +12,13 @@ import numpy as np
 import torch
 
 from ...dataset import GeneratedDataset, MixtureInfo
-from ...errors import SssleError
+from ...errors import SssleError, excerpt
 from ...paths import write_bytes, write_text
-from ..base import BaseEstimator, Prediction
+from ..base import BaseEstimator, Prediction, read_estimator_json
 from ..spectral import spectrogram_prediction
 from .config import WeakSepConfig, make_config
 from .critic import pretrain_shared_classifier
+from .torch_files import load_torch_file, load_weights
 from .train import fit, fit_in_parallel
 from .trainer import Trainer
 
@@ -134,14 +135,23 @@ class WeakSep(BaseEstimator):
 
     @classmethod
     def load(cls, directory: Path) -> WeakSep:
-        blob = json.loads((Path(directory) / "estimator.json").read_text(encoding="utf-8"))
+        fields = {"config": dict, "classes": list, "conditions": list}
+        blob = read_estimator_json(Path(directory) / "estimator.json", fields)
         est = cls(**blob["config"])
         est.classes = blob["classes"]
-        saved = torch.load(Path(directory) / "model.pt", weights_only=True, map_location="cpu")
+        path = Path(directory) / "model.pt"
+        saved = load_torch_file(path, "weak-sep model", ("conditions",))
         for condition in blob["conditions"]:
+            weights = (
+                saved["conditions"].get(condition)
+                if isinstance(saved["conditions"], dict)
+                else None
+            )
+            if not isinstance(weights, dict) or {"separator", "classifier"} - set(weights):
+                raise SssleError(f"{path}: no weights of condition {excerpt(condition)}")
             trainer = Trainer(est.cfg, len(est.classes))
-            trainer.separator.load_state_dict(saved["conditions"][condition]["separator"])
-            trainer.classifier.load_state_dict(saved["conditions"][condition]["classifier"])
+            load_weights(trainer.separator, weights["separator"], path, "separator")
+            load_weights(trainer.classifier, weights["classifier"], path, "classifier")
             trainer.separator.eval()
             trainer.classifier.eval()
             est.trainers[condition] = trainer
