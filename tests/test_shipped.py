@@ -1,5 +1,12 @@
 """The weak-sep checkpoints shipped for the demo: intact, trained on the demo's world, by
-the recorded command (its first epochs are reproduced here)."""
+the recorded command.
+
+Training is bit-reproducible on one machine, not across CPUs (vector kernels round
+differently, and training amplifies it). So what is checked is what holds on any
+x86-64 CPU: the shipped weights give their recorded validation losses by forward passes
+(tight), and the recorded command's first training epoch lands within a tolerance
+measured across kernel choices that a change of seed exceeds (results/replay-tolerance/).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +22,7 @@ from sssle_bench.demo import weak_sep_config
 from sssle_bench.errors import SssleError
 from sssle_bench.estimators.run import load_trained, train
 from sssle_bench.estimators.weak_sep.config import make_config
-from sssle_bench.estimators.weak_sep.critic import pretrain_shared_classifier
+from sssle_bench.estimators.weak_sep.critic import classifier_key
 from sssle_bench.estimators.weak_sep.shipped import (
     check_checkpoints,
     checkpoint_dir,
@@ -24,12 +31,20 @@ from sssle_bench.estimators.weak_sep.shipped import (
     read_provenance,
     same_model,
 )
-from sssle_bench.estimators.weak_sep.train import fit
+from sssle_bench.estimators.weak_sep.train import fit, training_margin, validation_terms
 
 SHIPPED = checkpoint_dir()
-#: Relative tolerance of a loss reproduced on another machine: float reductions differ
-#: across CPU kernels; a change of seed, data or config moves these losses by percents.
-RTOL = 1e-3
+#: Relative tolerance of the shipped models' validation losses recomputed by forward passes
+#: alone: within 9e-7 under every ATEN_CPU_CAPABILITY (default, avx2, avx512) and oneDNN ISA
+#: tried (results/replay-tolerance/).
+FORWARD_RTOL = 1e-5
+#: Relative tolerance of the first ``none`` training epoch's loss terms replayed by the
+#: recorded command. Training arithmetic is not bit-identical across CPU kernels: these
+#: terms moved by at most 1.1e-3 across the kernels tried (and within 1e-3 on the AMD EPYC
+#: machine that first failed the older check); a change of seed moves them by 9.7e-2 to 1.8e-1.
+#: The epoch's validation terms, the classifier's epoch and bg-20's epoch are not replayed:
+#: across kernels they moved by 0.3-23%, as much as a change of seed.
+TRAIN_RTOL = 1e-2
 
 
 def test_every_shipped_file_has_its_recorded_sha256(tmp_path: Path):
@@ -66,44 +81,63 @@ def demo_world(toy_full: Path) -> GeneratedDataset:
     return ds
 
 
-def test_the_recorded_command_reproduces_the_first_classifier_epoch(demo_world):
-    """Pretraining the shared classifier as the command does gives the shipped history's
-    first epoch (the whole run is that epoch repeated from the same seed)."""
-    config = make_config({**weak_sep_config(), "classifier_epochs": 1})
-    _, bce = pretrain_shared_classifier(config, demo_world, "train", None, log=lambda s: None)
-    shipped = json.loads((SHIPPED / "history.json").read_text())["none"]["classifier"]
-    assert bce[0] == pytest.approx(shipped[0], rel=RTOL)
+def best_valid(history: dict) -> dict[str, float]:
+    """The validation terms of the epoch whose weights training kept (lowest total)."""
+    return min((e["valid"] for e in history["epochs"]), key=lambda v: v["total"])
 
 
-def same_terms(got: dict, shipped: dict) -> None:
-    """Every loss term of an epoch, in training and validation, within :data:`RTOL`."""
-    for part in ("train", "valid"):
-        for term, value in shipped[part].items():
-            assert got[part][term] == pytest.approx(value, rel=RTOL), (part, term)
-
-
-def test_the_recorded_command_reproduces_the_first_separator_epochs(demo_world, tmp_path: Path):
-    """From the shipped classifier (reused only because its key, i.e. config and dataset,
-    matches), the command's first epoch of the ``none`` model, and the first epoch of
-    ``bg-20`` warm-started from the shipped ``none`` separator (as the command starts it),
-    give the shipped history's loss terms."""
-    prov = read_provenance(SHIPPED)
+def test_the_shipped_models_give_their_recorded_validation_losses(demo_world):
+    """Machine-independent: each condition's shipped separator, with the shipped critic, on
+    the demo world's validation mixtures gives the loss terms its history recorded for the
+    epoch it kept, and the margin recomputed from the data is the recorded one. So the
+    weights are the ones the history describes, and the data, spectrograms, networks and
+    objective are the ones they were trained with."""
+    model = load_trained("weak-sep", SHIPPED)
     shipped = json.loads((SHIPPED / "history.json").read_text())
+    for condition, trainer in model.trainers.items():
+        margin = shipped[condition]["margin"]
+        assert training_margin(demo_world, "train", condition, model.cfg) == pytest.approx(
+            margin, rel=FORWARD_RTOL, abs=1e-9
+        )
+        terms = validation_terms(trainer, demo_world, "train", condition, margin)
+        for term, value in best_valid(shipped[condition]).items():
+            assert terms[term] == pytest.approx(value, rel=FORWARD_RTOL, abs=1e-9), (
+                condition,
+                term,
+            )
+
+
+def test_the_shipped_critic_was_pretrained_on_the_demo_config_and_world(demo_world):
+    """The shared classifier's file name is the key of everything its pretraining read
+    (config fields, dataset, split): the demo's config and world give that very name."""
+    prov = read_provenance(SHIPPED)
+    key = classifier_key(make_config(weak_sep_config()), demo_world, "train")
+    assert prov["classifier_file"] == f"classifier-{key[:20]}.pt"
+    reseeded = make_config({**weak_sep_config(), "seed": 1})
+    assert classifier_key(reseeded, demo_world, "train") != key  # the key follows the config
+
+
+def test_the_recorded_command_reproduces_the_first_training_epoch(demo_world, tmp_path: Path):
+    """From the shipped classifier (reused only because its key matches), the command's
+    first epoch of the ``none`` model gives the shipped history's training loss terms
+    within :data:`TRAIN_RTOL`, and a change of seed does not."""
+    prov = read_provenance(SHIPPED)
+    shipped = json.loads((SHIPPED / "history.json").read_text())["none"]
+    saved = torch.load(SHIPPED / prov["classifier_file"], weights_only=True)
     out = tmp_path / "model"
     out.mkdir()
     shutil.copy(SHIPPED / prov["classifier_file"], out)
     config = {**weak_sep_config(), "epochs": 1, "conditions": ["none"]}
     est = train("weak-sep", demo_world.root, out, config)
-    same_terms(est.state["history"]["none"]["epochs"][0], shipped["none"]["epochs"][0])
-    saved = torch.load(SHIPPED / prov["classifier_file"], weights_only=False)
     assert est.state["history"]["none"]["classifier"] == saved["losses"]  # the file was reused
-    none = torch.load(SHIPPED / "model.pt", weights_only=True)["conditions"]["none"]["separator"]
-    one_epoch = make_config({**weak_sep_config(), "epochs": 1})
+    got = est.state["history"]["none"]["epochs"][0]["train"]
+    for term, value in shipped["epochs"][0]["train"].items():
+        assert got[term] == pytest.approx(value, rel=TRAIN_RTOL), term
+    reseeded = make_config({**config, "seed": config["seed"] + 1})
     classifier = (saved["classifier"], saved["losses"])
-    _, history = fit(
-        one_epoch, demo_world, "train", None, lambda s: None, "bg-20", classifier, none
-    )
-    same_terms(history["epochs"][0], shipped["bg-20"]["epochs"][0])
+    _, other = fit(reseeded, demo_world, "train", None, lambda s: None, "none", classifier)
+    total = shipped["epochs"][0]["train"]["total"]
+    assert other["epochs"][0]["train"]["total"] != pytest.approx(total, rel=TRAIN_RTOL)
 
 
 def test_same_model_compares_bytes(tmp_path: Path):

@@ -20,6 +20,7 @@ import torch
 
 from ...audio import read_audio
 from ...dataset import GeneratedDataset, background_name, has_background
+from ...errors import SssleError
 from ...executors import run_spawned
 from ...levels import to_mono
 from ...paths import remove_file, write_bytes
@@ -27,6 +28,7 @@ from .config import WeakSepConfig
 from .critic import pretrain
 from .losses import dataset_margin, magnitude_margin, non_silent_frames, reference_masks
 from .models import magnitude
+from .torch_files import load_torch_file, load_weights
 from .trainer import Trainer, freeze, mixture_loader, seed_everything, valid_split
 
 
@@ -163,6 +165,36 @@ def _epoch(trainer: Trainer, loader, margin: float, opt=None) -> dict[str, float
     return {k: v / n for k, v in sums.items()}
 
 
+def _valid_loader(
+    dataset: GeneratedDataset,
+    split: str,
+    config: WeakSepConfig,
+    generator: torch.Generator,
+    condition: str | None,
+):
+    """The batches that validate training on ``split`` (in order); None without a
+    validation split."""
+    valid = valid_split(dataset, split)
+    if valid is None:
+        return None
+    return mixture_loader(dataset, valid, config, generator, shuffle=False, condition=condition)
+
+
+def validation_terms(
+    trainer: Trainer,
+    dataset: GeneratedDataset,
+    split: str,
+    condition: str | None,
+    margin: float,
+) -> dict[str, float] | None:
+    """The loss terms of ``trainer``'s networks, as they stand, on the mixtures that
+    validate training on ``split`` (one pass in order, no gradients, nothing drawn at
+    random): the ``valid`` figures :func:`fit` records after an epoch that left these
+    weights. None when the dataset has no validation split."""
+    loader = _valid_loader(dataset, split, trainer.config, torch.Generator(), condition)
+    return None if loader is None else _epoch(trainer, loader, margin)
+
+
 @dataclass
 class Progress:
     """Where training stands: history, best validation loss and weights, epochs without gain."""
@@ -199,21 +231,39 @@ def weights_digest(state: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
+#: What a training checkpoint holds (:func:`save_checkpoint`).
+CHECKPOINT_KEYS = ("separator", "classifier", "optimizer", "progress", "torch_rng", "loader_rng")
+
+
+def _read_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """A training checkpoint's contents, weights only (:func:`.torch_files.load_torch_file`)."""
+    state = load_torch_file(path, "training checkpoint", CHECKPOINT_KEYS, device)
+    progress = state["progress"]
+    fields = set(Progress.__dataclass_fields__)
+    if not isinstance(progress, dict) or set(progress) != fields:
+        raise SssleError(f"{path}: not a training checkpoint this tool wrote; delete it")
+    if not isinstance(progress["history"], dict):
+        raise SssleError(f"{path}: its training history is not a table; delete it")
+    return state
+
+
 def _started_from(path: Path) -> str | None:
     """The warm start digest a checkpoint records (None: it started from scratch)."""
-    state = torch.load(path, weights_only=False, map_location="cpu")
-    return state["progress"]["history"].get("warm_start_sha256")
+    return _read_checkpoint(path)["progress"]["history"].get("warm_start_sha256")
 
 
 def load_checkpoint(path: Path, trainer: Trainer, opt, generator) -> Progress:
     """Restore networks (classifier frozen), optimiser and random states from ``path``."""
-    state = torch.load(path, weights_only=False, map_location=trainer.device)
-    trainer.separator.load_state_dict(state["separator"])
-    trainer.classifier.load_state_dict(state["classifier"])
+    state = _read_checkpoint(path, trainer.device)
+    load_weights(trainer.separator, state["separator"], path, "separator")
+    load_weights(trainer.classifier, state["classifier"], path, "classifier")
     freeze(trainer.classifier)
-    opt.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["torch_rng"])
-    generator.set_state(state["loader_rng"])
+    try:
+        opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        generator.set_state(state["loader_rng"])
+    except (RuntimeError, TypeError, ValueError, KeyError) as exc:
+        raise SssleError(f"{path}: its optimiser or random state is unreadable; delete it") from exc
     return Progress(**state["progress"])
 
 
@@ -243,12 +293,7 @@ def fit(
     trainer = Trainer(c, len(dataset.classes))
     margin = c.margin if c.margin is not None else training_margin(dataset, split, condition, c)
     train_loader = mixture_loader(dataset, split, c, generator, shuffle=True, condition=condition)
-    valid = valid_split(dataset, split)
-    valid_loader = (
-        mixture_loader(dataset, valid, c, generator, shuffle=False, condition=condition)
-        if valid
-        else None
-    )
+    valid_loader = _valid_loader(dataset, split, c, generator, condition)
     ckpt = None if workdir is None else Path(workdir) / "checkpoint.pt"
     opt = torch.optim.Adam(trainer.separator.parameters(), lr=c.learning_rate)
     start = None if separator_init is None else weights_digest(separator_init)
