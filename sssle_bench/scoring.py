@@ -160,12 +160,6 @@ def _interval_figures(intervals: tuple[Path, Validation, pd.DataFrame], settings
     }
 
 
-def intervals_sha256(doc: dict[str, Any]) -> str | None:
-    """The sha256 of the interval predictions a score document scored (None: none)."""
-    spans = (doc.get("time_resolved") or {}).get("intervals")
-    return spans.get("sha256") if isinstance(spans, dict) else None
-
-
 def _fmt(fig: dict[str, Any], digits: int = 2) -> str:
     if fig["value"] is None:
         return "-"

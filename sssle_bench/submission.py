@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .dataset import load_manifest
-from .errors import SssleError
+from .errors import SssleError, excerpt
 
 COLUMNS = ("mixture_id", "condition", "class", "level_db")
 KEYS = ["mixture_id", "condition", "class"]
@@ -100,7 +102,7 @@ def parse_predictions(raw: bytes, path: Path, columns: tuple[str, ...] = COLUMNS
     if "," not in header and (";" in header or "\t" in header):
         sep = "semicolon" if ";" in header else "tab"
         raise SssleError(
-            f"{path}: line 1 is {sep}-separated ({header!r}); "
+            f"{path}: line 1 is {sep}-separated ({excerpt(header)}); "
             f"write a comma-separated file with columns {', '.join(columns)}"
         )
     try:
@@ -160,24 +162,26 @@ def _interval_numbers(
     keys: pd.DataFrame, truth_keys: pd.DataFrame, problems: list[str]
 ) -> pd.DataFrame:
     """``keys`` with ``interval`` as integers; a value that is not a whole number >= 0, or
-    lies past its mixture's last interval, is a problem (and matches no truth row)."""
-    number = pd.to_numeric(keys["interval"], errors="coerce")
-    bad = ~(number.notna() & (number == np.floor(number)) & (number >= 0)).to_numpy()
+    lies past its mixture's last interval (compared as a number, before any conversion:
+    1e23 is past, not an overflow), is a problem and matches no truth row (-1)."""
+    number = pd.to_numeric(keys["interval"], errors="coerce").to_numpy(float)
+    bad = ~(np.isfinite(number) & (number == np.floor(number)) & (number >= 0))
     if bad.any():
         problems.append(f"interval not a whole number >= 0 at {_lines(np.flatnonzero(bad))}")
-    keys = keys.assign(interval=np.where(bad, -1, number.fillna(-1)).astype(np.int64))
     spans = truth_keys.groupby(["mixture_id", "condition"], observed=True)["interval"].max()
     last = keys[["mixture_id", "condition"]].merge(
         spans.rename("last").reset_index().astype({"mixture_id": str, "condition": str}),
         on=["mixture_id", "condition"],
         how="left",
     )["last"]
-    beyond = ~bad & last.notna().to_numpy() & (keys["interval"] > last.fillna(-1)).to_numpy()
+    known = last.notna().to_numpy()
+    beyond = ~bad & known & (number > last.fillna(-1).to_numpy(float))
     if beyond.any():
         problems.append(
             f"interval past the mixture's last interval at {_lines(np.flatnonzero(beyond))}"
         )
-    return keys
+    usable = ~bad & ~beyond & known
+    return keys.assign(interval=np.where(usable, number, -1).astype(np.int64))
 
 
 def _validate_rows(
@@ -194,7 +198,10 @@ def _validate_rows(
     missing_cols = [c for c in columns if c not in frame.columns]
     if missing_cols:
         return Validation(
-            (f"missing column(s): {', '.join(missing_cols)} (found: {', '.join(frame.columns)})",),
+            (
+                f"missing column(s): {', '.join(missing_cols)} "
+                f"(found: {excerpt(', '.join(frame.columns))})",
+            ),
             pd.DataFrame(columns=[*keys, *values]),
         )
     problems: list[str] = []
@@ -205,7 +212,7 @@ def _validate_rows(
         if unknown.any():
             names = pd.unique(key_frame[col][unknown])[:_SHOW]
             where = _lines(np.flatnonzero(unknown))
-            problems.append(f"unknown {label}(s) {', '.join(map(repr, names))} at {where}")
+            problems.append(f"unknown {label}(s) {', '.join(map(excerpt, names))} at {where}")
     if "interval" in keys:
         key_frame = _interval_numbers(key_frame, truth_keys, problems)
     what = "(" + ", ".join(k.replace("mixture_id", "mixture") for k in keys) + ")"
@@ -224,7 +231,7 @@ def _validate_rows(
     n_missing = int(absent.sum())
     notes = []
     if n_missing:
-        first = merged.loc[absent, keys].head(3).astype(str).agg(" ".join, axis=1)
+        first = merged.loc[absent, keys].head(3).astype(str).agg(" ".join, axis=1).map(excerpt)
         noun = "pair(s)" if keys == KEYS else "row(s)"
         msg = f"{n_missing} {what} {noun} missing, e.g. {'; '.join(first)}"
         if allow_missing:
@@ -311,30 +318,80 @@ def validate_intervals_file(
     return replace(result, sha256=hashlib.sha256(raw).hexdigest()), truth
 
 
+def submission_file(folder: Path, name: str, what: str) -> Path | None:
+    """``folder / name`` if it is a regular file there, None if there is nothing by that name.
+
+    A symbolic link (wherever it points), or anything that is not a regular file, is
+    refused: a submission folder comes from a stranger, and a link to ``/etc/shadow``
+    must not be read, let alone quoted in an error.
+    """
+    path = Path(folder) / name
+    if path.is_symlink():
+        raise SssleError(f"{path}: {what} is a symbolic link; submit the file itself")
+    if not path.exists():
+        return None
+    if not path.is_file():
+        raise SssleError(f"{path}: {what} is not a regular file")
+    real, root = os.path.realpath(path), os.path.realpath(folder)
+    if os.path.dirname(real) != root:
+        raise SssleError(f"{path}: {what} resolves outside {folder}")
+    return path
+
+
 def intervals_beside(predictions: Path) -> Path | None:
-    """The ``intervals.csv`` in the predictions file's folder, if there is one."""
-    path = Path(predictions).parent / INTERVALS
-    return path if path.is_file() else None
+    """The ``intervals.csv`` in the predictions file's folder, if there is one (never a
+    link: :func:`submission_file`)."""
+    return submission_file(Path(predictions).parent, INTERVALS, "interval predictions file")
+
+
+#: Longest ``method`` / ``short_name`` (characters); they become file names and table cells.
+MAX_NAME_CHARS = {"method": 80, "short_name": 40}
+#: Longest value of any other ``meta.toml`` text field (characters).
+MAX_FIELD_CHARS = 2000
+_TEXT_FIELDS = ("method", "short_name", "authors", "url", "supervision", "description")
+_FIELD_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def check_text(path: Path, key: str, value: str) -> None:
+    """A meta text field ``key`` of the file ``path``: no control characters (a line break
+    only in ``description``), not longer than its limit, a name not empty."""
+    limit = MAX_NAME_CHARS.get(key, MAX_FIELD_CHARS)
+    if len(value) > limit:
+        raise SssleError(f"{path}: {key} has {len(value)} characters, more than {limit}")
+    bad = _FIELD_CONTROL.search(value) or (key != "description" and re.search("[\n\t]", value))
+    if bad:
+        raise SssleError(
+            f"{path}: {key} holds the control character {excerpt(bad.group())} "
+            f"(in {excerpt(value)}); write plain text"
+        )
+    if key in MAX_NAME_CHARS and not value.strip():
+        raise SssleError(f"{path}: {key} is empty")
 
 
 def read_meta(path: Path) -> dict[str, Any]:
     """``meta.toml`` beside a submission (method, short_name, authors, url, supervision...).
 
-    Empty without one; one clear error if it is unreadable, not TOML, or a field
-    has the wrong type.
+    Empty without one; one clear error if it is a link, unreadable, not TOML, or a field
+    has the wrong type, holds control characters or is too long
+    (:data:`MAX_NAME_CHARS`, :data:`MAX_FIELD_CHARS`).
     """
-    if not Path(path).exists():
+    path = Path(path)
+    if submission_file(path.parent, path.name, "meta.toml") is None:
         return {}
     try:
         meta = tomllib.loads(decode_text(read_file_bytes(path, "meta.toml"), path))
     except tomllib.TOMLDecodeError as exc:
         raise SssleError(f"{path}: not valid TOML ({exc})") from exc
-    for key in ("method", "short_name", "authors", "url", "supervision", "description"):
+    for key in _TEXT_FIELDS:
         if key in meta and not isinstance(meta[key], str):
-            raise SssleError(f"{path}: {key} must be a string, got {meta[key]!r}")
+            raise SssleError(f"{path}: {key} must be a string, got {excerpt(meta[key])}")
+        if key in meta:
+            check_text(path, key, meta[key])
     if "parameters" in meta and not isinstance(meta["parameters"], dict):
-        raise SssleError(f"{path}: [parameters] must be a table, got {meta['parameters']!r}")
+        raise SssleError(f"{path}: [parameters] must be a table, got {excerpt(meta['parameters'])}")
     sup = meta.get("supervision")
     if sup is not None and sup not in SUPERVISION:
-        raise SssleError(f"{path}: supervision {sup!r} is not one of {', '.join(SUPERVISION)}")
+        raise SssleError(
+            f"{path}: supervision {excerpt(sup)} is not one of {', '.join(SUPERVISION)}"
+        )
     return meta

@@ -87,7 +87,7 @@ def test_missing_columns(toy_dataset: Path, tmp_path: Path):
     pred = perfect(toy_dataset).rename(columns={"level_db": "level"})
     result, _ = validate_file(write(pred, tmp_path / "p.csv"), toy_dataset, "test")
     assert result.problems == (
-        "missing column(s): level_db (found: mixture_id, condition, class, level)",
+        "missing column(s): level_db (found: 'mixture_id, condition, class, level')",
     )
 
 

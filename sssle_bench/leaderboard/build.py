@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict
@@ -11,98 +12,107 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import SssleError
+from ..dataset import load_manifest
+from ..errors import SssleError, excerpt
 from ..metrics import SCHEMA_VERSION, ScoreSettings, pair_stats, truth_column
 from ..paths import make_dir, remove_file, write_bytes, write_text
 from ..scoring import (
-    intervals_sha256,
     load_intervals,
     score_document,
     truth_identity,
     write_json,
 )
 from ..significance import adjusted_matrix, pairwise_table, per_mixture, rank_groups
-from ..submission import Validation, read_meta, validate_file
+from ..submission import (
+    Validation,
+    check_text,
+    intervals_truth_file,
+    read_meta,
+    submission_file,
+    validate_file,
+)
 from . import html, plots
-from .tables import method_name, ranked_table, to_markdown
+from .tables import method_name, ranked_table, to_csv, to_markdown
 
 PREDICTIONS = "predictions.csv"
 
 
-def _cached_score(
-    folder: Path,
+#: Where a leaderboard keeps the score documents it computed, under its own ``--out``.
+CACHE_DIR = ".cache"
+
+
+def score_key(
     identity: dict[str, Any],
     settings: ScoreSettings,
     predictions_sha256: str,
-    spans_sha256: str | None = None,
-) -> tuple[dict | None, str]:
-    """A folder's ``score.json`` if it belongs to these exact predictions (and interval
-    predictions, ``spans_sha256``; None: none), this split's exact ground truth, these
-    settings and this schema; else ``(None, why it is not reused)``.
+    spans_sha256: str | None,
+    intervals_truth_sha256: str | None,
+) -> str:
+    """What a score document is a function of, hashed: the predictions' bytes (and interval
+    predictions'), the split's exact ground truth (and interval truth), the settings and the
+    schema. Two submissions with the same key have the same figures."""
+    blob = json.dumps(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "recipe_hash": identity["recipe_hash"],
+            "split": identity["split"],
+            "ground_truth_sha256": identity["ground_truth_sha256"],
+            "intervals_truth_sha256": intervals_truth_sha256,
+            "settings": asdict(settings),
+            "predictions_sha256": predictions_sha256,
+            "intervals_sha256": spans_sha256,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
-    A ``score.json`` that is not a readable JSON object is an error (delete it to rescore);
-    one scored against another recipe is refused (scores of different datasets never mix).
-    """
-    path = folder / "score.json"
-    if not path.is_file():
-        return None, ""
+
+def _cached_score(out: Path, key: str) -> dict[str, Any] | None:
+    """The score document this leaderboard computed earlier for ``key``, if it kept one
+    (under ``out/.cache/``, written by this tool alone); None otherwise. A submission's
+    own ``score.json`` is never read: its figures would be whatever its author wrote."""
+    path = out / CACHE_DIR / f"score-{key}.json"
+    if path.is_symlink() or not path.is_file():
+        return None
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SssleError(f"{path}: not a valid score.json ({exc}); delete it to rescore") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("truth", {}), dict):
-        raise SssleError(f"{path}: not a score.json document; delete it to rescore")
-    truth = doc.get("truth", {})
-    if truth.get("recipe_hash") != identity["recipe_hash"]:
-        raise SssleError(
-            f"{path} was scored against dataset {truth.get('recipe', '?')} "
-            f"({str(truth.get('recipe_hash'))[:12]}), not {identity['recipe']} "
-            f"({identity['recipe_hash'][:12]}): scores of different datasets cannot be compared"
-        )
-    scored = doc.get("predictions") if isinstance(doc.get("predictions"), dict) else {}
-    checks = [
-        (
-            doc.get("schema_version") == SCHEMA_VERSION,
-            f"it has schema {doc.get('schema_version')!r}, not {SCHEMA_VERSION}",
-        ),
-        (
-            scored.get("sha256") == predictions_sha256,
-            f"it scored other predictions than {folder / PREDICTIONS}",
-        ),
-        (
-            intervals_sha256(doc) == spans_sha256,
-            f"it scored other interval predictions than {folder}'s",
-        ),
-        (
-            truth.get("ground_truth_sha256") == identity["ground_truth_sha256"],
-            "it scored another ground truth of this recipe (e.g. a --limit run)",
-        ),
-        (truth.get("split") == identity["split"], f"it scored split {truth.get('split')!r}"),
-        (doc.get("settings") == asdict(settings), "it was scored with other settings"),
-    ]
-    for ok, why in checks:
-        if not ok:
-            return None, why
-    return doc, ""
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return doc if isinstance(doc, dict) and doc.get("cache_key") == key else None
 
 
 def _plan(folders: list[Path]) -> dict[str, tuple[Path, dict[str, Any]]]:
-    """Check every submission folder before any scoring: method name -> (folder, meta)."""
+    """Check every submission folder before any scoring: method name -> (folder, meta).
+
+    Each folder holds a regular ``predictions.csv`` (no link: :func:`submission_file`);
+    every method has a name fit for tables (:func:`~..submission.check_text`) whose file
+    name (:func:`score_file`) no other method shares.
+    """
     if not folders:
         raise SssleError("no submission folders given")
     plan: dict[str, tuple[Path, dict[str, Any]]] = {}
+    files: dict[str, str] = {}
     for folder in map(Path, folders):
         if not folder.is_dir():
             raise SssleError(f"{folder}: no such submission folder")
-        if not (folder / PREDICTIONS).is_file():
+        if submission_file(folder, PREDICTIONS, "predictions file") is None:
             raise SssleError(f"{folder}: no {PREDICTIONS} (a submission folder holds it)")
         meta = read_meta(folder / "meta.toml")
         name = method_name({"method": meta}, folder.name)
+        check_text(folder, "method", name)
         if name in plan:
             raise SssleError(
-                f"{folder} and {plan[name][0]} are both called {name!r}: "
+                f"{folder} and {plan[name][0]} are both called {excerpt(name)}: "
                 "give one a different meta.toml method"
             )
+        file = score_file(name)
+        if file.lower() in files:
+            other = files[file.lower()]
+            raise SssleError(
+                f"{folder} ({excerpt(name)}) and {plan[other][0]} ({excerpt(other)}) would both "
+                f"be written as scores/{file}: give one a different meta.toml method"
+            )
+        files[file.lower()] = name
         plan[name] = (folder, meta)
     return plan
 
@@ -163,38 +173,47 @@ def build_leaderboard(
     settings: ScoreSettings | None = None,
     echo: Callable[[str], None] = print,
 ) -> pd.DataFrame:
-    """Score (or reuse scores of) every submission, rank, and write md/csv/html/plots.
+    """Score every submission from its predictions, rank, and write md/csv/html/plots.
 
     Every input is checked (folders, meta.toml, unique names, ``out``) before any
-    scoring; a submission's ``score.json`` is reused only when it belongs to its
-    predictions (see :func:`_cached_score`), otherwise it is rescored with one line saying why.
+    scoring or write. Figures are always computed here from the predictions: a
+    ``score.json`` in a submission folder is never read. Documents this function
+    computed are kept under ``out/.cache/`` by :func:`score_key` and reused from
+    there by a later build into the same ``out``.
     """
     settings = settings or ScoreSettings()
     out = Path(out)
     plan = _plan(folders)
     _check_out(out, Path(truth_dir))
     identity = truth_identity(truth_dir, split)
+    intervals_truth = load_manifest(truth_dir)["files"].get(intervals_truth_file(split))
     docs: dict[str, dict[str, Any]] = {}
     pairs: dict[str, pd.DataFrame] = {}
+    fresh: dict[str, dict[str, Any]] = {}
     for name, (folder, meta) in plan.items():
         result, truth = validate_file(folder / PREDICTIONS, truth_dir, split)
         spans = load_intervals(folder / PREDICTIONS, truth_dir, split)
         spans_sha = None if spans is None else spans[1].sha256
-        doc, why = _cached_score(folder, identity, settings, result.sha256, spans_sha)
+        key = score_key(identity, settings, result.sha256, spans_sha, intervals_truth)
+        doc = _cached_score(out, key)
         if doc is None:
-            echo(f"scoring {folder}" + (f" (score.json not reused: {why})" if why else ""))
+            echo(f"scoring {folder}")
             doc = score_document(folder / PREDICTIONS, result, truth, identity, settings, spans)
-        doc["method"] = meta or doc.get("method", {})
+            fresh[key] = {**doc, "cache_key": key}
+        doc = {k: v for k, v in doc.items() if k != "cache_key"}
+        doc["truth"], doc["method"] = identity, meta
         docs[name] = doc
         pairs[name] = present_pairs(result, truth, settings)
+    for key, doc in fresh.items():
+        write_json(doc, out / CACHE_DIR / f"score-{key}.json")
     make_dir(out, "plots")
     make_dir(out, "scores")
-    keep = {f"{_slug(name)}.json" for name in docs}
+    keep = {score_file(name) for name in docs}
     for stale in sorted((out / "scores").glob("*.json")):
         if stale.name not in keep:
             remove_file(out, f"scores/{stale.name}")
     for name, doc in docs.items():
-        write_json(doc, out / "scores" / f"{_slug(name)}.json")
+        write_json(doc, out / "scores" / score_file(name))
     table = ranked_table(docs)
     ordered = {name: docs[name] for name in table["method"]}
     tests = pairwise(list(ordered), pairs, settings)
@@ -205,8 +224,8 @@ def build_leaderboard(
     table.insert(
         1, "rank_group", pd.array([groups.get(m, pd.NA) for m in table["method"]], dtype="Int64")
     )
-    write_text(out, "leaderboard.csv", table.to_csv(index=False, float_format="%.4f"))
-    write_text(out, "pairwise.csv", tests.to_csv(index=False, float_format="%.6g"))
+    write_text(out, "leaderboard.csv", to_csv(table))
+    write_text(out, "pairwise.csv", to_csv(tests, float_format="%.6g"))
     title = f"SSSLE leaderboard: {identity['recipe']} ({split})"
     write_text(out, "leaderboard.md", to_markdown(table, title))
     images = {
@@ -228,5 +247,7 @@ def build_leaderboard(
     return table
 
 
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+def score_file(name: str) -> str:
+    """The file under ``scores/`` of method ``name``: its letters, digits, ``-`` and ``_``,
+    every other character as ``_``."""
+    return "".join(c if c.isascii() and c.isalnum() or c in "-_" else "_" for c in name) + ".json"

@@ -18,6 +18,12 @@ def _pyplot():
     return plt
 
 
+def text(name: str) -> str:
+    """A submitter's text as a literal matplotlib label: ``$`` escaped (never mathtext,
+    whose parser raises on malformed input)."""
+    return str(name).replace("$", r"\$")
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -52,7 +58,7 @@ def mae_by_condition(docs: dict[str, dict[str, Any]]) -> bytes:
             x + i * width - 0.4 + width / 2,
             vals,
             width,
-            label=name,
+            label=text(name),
             yerr=[vals - lo, hi - vals],
             capsize=3,
         )
@@ -79,7 +85,7 @@ def class_heatmap(docs: dict[str, dict[str, Any]]) -> bytes:
     fig, ax = plt.subplots(figsize=(1.1 * len(classes) + 2, 0.5 * len(names) + 1.5))
     im = ax.imshow(grid, cmap="viridis_r", aspect="auto")
     ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
-    ax.set_yticks(range(len(names)), names)
+    ax.set_yticks(range(len(names)), [text(n) for n in names])
     mid = np.nanmean(grid) if np.isfinite(grid).any() else 0.0
     for (i, j), v in np.ndenumerate(grid):
         if np.isfinite(v):
@@ -100,7 +106,7 @@ def predicted_vs_true(pairs: dict[str, pd.DataFrame], floor_db: float) -> bytes:
         lo, hi = float(np.nanmin(true)) - 5, float(np.nanmax(true)) + 5
         ax.hexbin(true, np.clip(pred, lo - 20, hi + 20), gridsize=30, mincnt=1, cmap="Blues")
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-        ax.set_title(name, fontsize=9)
+        ax.set_title(text(name), fontsize=9)
         ax.set_xlabel("true level (dB)")
         ax.set_ylabel("predicted level (dB)")
     return _png(fig)
@@ -114,7 +120,7 @@ def mae_by_level(docs: dict[str, dict[str, Any]]) -> bytes:
         bins = doc["by_level_bin"]
         centers = [int(k[1:].split(",")[0]) + 5 for k in bins]
         vals = [g["mae_present_db"]["value"] for g in bins.values()]
-        ax.plot(centers, vals, marker="o", label=name)
+        ax.plot(centers, vals, marker="o", label=text(name))
     ax.set_xlabel("true level, 10 dB bins (centre, dB)")
     ax.set_ylabel("MAE over present sources (dB)")
     ax.grid(alpha=0.3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
 
 import pandas as pd
@@ -66,6 +68,39 @@ def ranked_table(docs: dict[str, dict[str, Any]]) -> pd.DataFrame:
     return table.drop(columns="_ref").reset_index(drop=True)
 
 
+#: Columns whose cells are a submitter's text (``meta.toml`` or a folder name).
+TEXT_COLUMNS = ("method", "short_name", "supervision")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]!|~<>&])")
+#: A spreadsheet reads a cell that begins with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def md_text(text: str) -> str:
+    """A submitter's text as one inert Markdown table cell: every character that can end
+    the cell or start markup inside it (``|``, ``<``, ``&``, ``*``, ``_``, ``[``,
+    backticks, ...) escaped with a backslash, line breaks and other control characters as
+    spaces."""
+    flat = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in str(text))
+    return _MD_SPECIAL.sub(r"\\\1", flat)
+
+
+def csv_text(text: str) -> str:
+    """A submitter's text as a CSV cell no spreadsheet evaluates: a cell beginning with
+    ``= + - @``, a tab or a carriage return gets a leading ``'``."""
+    text = str(text)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def to_csv(table: pd.DataFrame, float_format: str = "%.4f") -> str:
+    """A table as CSV, every text cell made inert (:func:`csv_text`): the names in it are
+    a submitter's."""
+    safe = table.copy()
+    for column in safe.columns:
+        if not pd.api.types.is_numeric_dtype(safe[column]):
+            safe[column] = safe[column].map(lambda v: csv_text(v) if isinstance(v, str) else v)
+    return safe.to_csv(index=False, float_format=float_format)
+
+
 def _md_cell(column: str, value: Any) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
         return "ref" if column == "rank" else "-"
@@ -73,7 +108,7 @@ def _md_cell(column: str, value: Any) -> str:
         return str(int(value))
     if isinstance(value, float):
         return f"{value:.3f}" if column == "f1" else f"{value:.2f}"
-    return str(value)
+    return md_text(value) if column in TEXT_COLUMNS else str(value)
 
 
 def to_markdown(table: pd.DataFrame, title: str) -> str:
