@@ -23,14 +23,61 @@ FORMATS: dict[str, tuple[str, ...]] = {
 
 
 def audio_info(path: Path) -> sf._SoundFileInfo:
-    """Header of an audio file; :class:`SssleError` naming the file if it is unreadable or empty."""
+    """Header of an audio file; :class:`SssleError` naming the file if it is unreadable,
+    empty or truncated (it must decode to the length its header states:
+    :func:`check_complete`)."""
     try:
         info = sf.info(str(path))
     except (RuntimeError, sf.LibsndfileError, OSError) as exc:
         raise SssleError(f"{path}: unreadable audio file ({exc})") from exc
     if info.frames == 0:
         raise SssleError(f"{path}: audio file has zero samples")
+    check_complete(Path(path), info.frames)
     return info
+
+
+def wav_declared_frames(head: bytes) -> int | None:
+    """Frames a RIFF/WAVE header declares (its ``data`` chunk size over the ``fmt `` block
+    size), from the file's first bytes; None if not a WAV or the size is not stated
+    (0 or 0xFFFFFFFF, as streaming writers leave it)."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos, block = 12, None
+    while pos + 8 <= len(head):
+        chunk, size = head[pos : pos + 4], int.from_bytes(head[pos + 4 : pos + 8], "little")
+        if chunk == b"fmt " and pos + 22 <= len(head):
+            block = int.from_bytes(head[pos + 20 : pos + 22], "little")
+        if chunk == b"data":
+            if not block or size in (0, 0xFFFFFFFF):
+                return None
+            return size // block
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def check_complete(path: Path, frames: int) -> None:
+    """Raise :class:`SssleError` if ``path`` does not decode to ``frames`` frames: a WAV
+    whose file ends before the data its header declares (libsndfile then reports the
+    shorter length), or any file whose last frame cannot be read."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    declared = wav_declared_frames(head)
+    if declared is not None and declared > frames:
+        raise SssleError(
+            f"{path}: truncated audio file (its header declares {declared} frames, "
+            f"the file holds {frames})"
+        )
+    try:
+        with sf.SoundFile(str(path)) as f:
+            f.seek(frames - 1)
+            last = f.read(1)
+    except (RuntimeError, sf.LibsndfileError, OSError) as exc:
+        raise SssleError(
+            f"{path}: truncated audio file (its header states {frames} frames; "
+            f"the last cannot be read: {exc})"
+        ) from exc
+    if len(last) != 1:
+        raise SssleError(f"{path}: truncated audio file (its header states {frames} frames)")
 
 
 def read_audio(path: Path, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, int]:

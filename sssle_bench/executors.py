@@ -10,8 +10,14 @@ and first checks, on every worker, the paths the work needs.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import signal
 import socket
+import sys
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
@@ -61,13 +67,46 @@ def tune_dask_worker_allocator() -> bool:
     except (ImportError, ValueError):
         return False
     try:
-        import ctypes
-        import ctypes.util
-
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
     except (OSError, AttributeError):
         return False
+
+
+#: Linux ``prctl`` option: the signal a process gets when the thread that started it ends.
+_PR_SET_PDEATHSIG = 1
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def die_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when ``parent`` (the process that started it)
+    dies, even by SIGKILL, which runs no clean-up: Linux's parent-death signal where there
+    is one, and a thread that watches the parent everywhere. Without it a killed run
+    leaves its workers (each holding its memory) waiting for work forever."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # it died before the signal was armed
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _pool(jobs: int, method: str) -> ProcessPoolExecutor:
+    """A process pool whose workers end with this process (:func:`die_with_parent`)."""
+    return ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=get_context(method),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )
 
 
 def _apply_chunk(fn: Callable[[Any], Any], chunk: Sequence[Any]) -> list[Any]:
@@ -109,7 +148,7 @@ def run_tasks(
         n = max(1, workers or jobs)
         size = max(1, min(8, len(tasks) // (4 * n)))
         own = executor is None
-        pool = executor or ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork"))
+        pool = executor or _pool(jobs, "fork")
         try:
             chunks = _chunks(tasks, size)
             for results in pool.map(_apply_chunk, [fn] * len(chunks), chunks):
@@ -130,7 +169,7 @@ def run_spawned(fn: Callable[..., Any], calls: Sequence[tuple], jobs: int) -> It
     """``fn(*args)`` for each ``args`` of ``calls``, ``jobs`` at a time in spawned worker
     processes (fresh interpreters: torch's thread pools do not survive a fork); yields
     each call's index as it finishes and raises the first error met."""
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+    with _pool(jobs, "spawn") as pool:
         futures = {pool.submit(fn, *args): i for i, args in enumerate(calls)}
         for future in as_completed(futures):
             future.result()

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..errors import SssleError
 from ..executors import run_tasks
-from ..paths import check_relative, remove_file, write_bytes
+from ..paths import check_relative, inside, remove_file, write_bytes
 from ..recipe import Recipe, load_recipe
 from ..sources import sonyc_backgrounds, urbansound8k
 from .render import render_mixture, sha256
@@ -180,8 +180,9 @@ def _state(recipe: Recipe, save_sources: bool) -> dict[str, Any]:
     return {"recipe_hash": recipe.hash(), "save_sources": save_sources}
 
 
-def check_output_dir(out: Path, recipe: Recipe, save_sources: bool, overwrite: bool) -> None:
-    """Refuse to mix datasets: ``out`` must be empty, or hold this recipe's dataset.
+def check_output_dir(out: Path, recipe: Recipe, save_sources: bool, overwrite: bool) -> bool:
+    """Refuse to mix datasets: ``out`` must be empty, or hold this recipe's dataset (then
+    True is returned).
 
     Only reads; :func:`claim_output_dir` writes the state once every input is checked.
     """
@@ -193,7 +194,7 @@ def check_output_dir(out: Path, recipe: Recipe, save_sources: bool, overwrite: b
         except (ValueError, UnicodeDecodeError):
             state = {}
         if state == expected:
-            return
+            return True
         why = (
             f"a dataset of a different recipe ({str(state.get('recipe_hash', '?'))[:12]})"
             if state.get("recipe_hash") != expected["recipe_hash"]
@@ -204,9 +205,10 @@ def check_output_dir(out: Path, recipe: Recipe, save_sources: bool, overwrite: b
     elif out.exists() and any(out.iterdir()):
         why = "files that are not an sssle-bench dataset"
     else:
-        return
+        return False
     if not overwrite:
         raise SssleError(f"{out} holds {why}; choose another --out or pass --overwrite")
+    return False
 
 
 def claim_output_dir(out: Path, recipe: Recipe, save_sources: bool) -> None:
@@ -230,27 +232,65 @@ def _clean_temp_files(out: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def prune_beyond(out: Path, sizes: dict[str, int]) -> int:
-    """Remove mixtures (files and records) past each split's size, e.g. after a smaller --limit.
+def _record_files(part: Path, out: Path) -> list[str] | None:
+    """The files a mixture record lists (each checked to be a safe relative path inside
+    ``out``); None if the record is unreadable (the mixture is then rendered again)."""
+    try:
+        record = json.loads(part.read_text(encoding="utf-8"))
+        files = record["files"]
+    except (OSError, ValueError, UnicodeDecodeError, TypeError, KeyError):
+        return None
+    if not isinstance(files, dict):
+        return None
+    return [str(inside(out, check_relative(rel, str(part)))) for rel in files]
 
-    Returns how many mixtures were removed. Every path comes from the mixture's
-    own record and is checked to stay inside ``out``.
-    """
-    removed = 0
+
+def beyond_limit(out: Path, sizes: dict[str, int]) -> dict[Path, list[str]]:
+    """The records of mixtures past each split's size (e.g. before a smaller ``--limit``)
+    and the files each lists. Only reads: every path is checked (safe, inside ``out``)
+    before anything is deleted, so a hostile record is refused with nothing removed."""
+    doomed: dict[Path, list[str]] = {}
     for split, n in sizes.items():
         folder = out / STATE_DIR / "parts" / split
         if not folder.is_dir():
             continue
         for part in sorted(folder.glob(f"{split}_*.json")):
             index = part.stem.rsplit("_", 1)[-1]
-            if not index.isdigit() or int(index) < n:
-                continue
-            record = json.loads(part.read_text(encoding="utf-8"))
-            for rel in record.get("files", {}):
-                remove_file(out, check_relative(rel, str(part)))
-            part.unlink()
-            removed += 1
-    return removed
+            if index.isdigit() and int(index) >= n:
+                doomed[part] = _record_files(part, out) or []
+    return doomed
+
+
+def prune(out: Path, doomed: dict[Path, list[str]]) -> int:
+    """Delete the mixtures :func:`beyond_limit` listed (files, then record); how many."""
+    for part, files in doomed.items():
+        for path in files:
+            remove_file(out, Path(path).relative_to(out))
+        part.unlink()
+    return len(doomed)
+
+
+def _refuse_shrinking(out: Path, doomed: dict[Path, list[str]], sizes: dict[str, int]) -> None:
+    """A smaller dataset than ``out`` holds deletes mixtures: only when asked."""
+    names = [p.stem for p in doomed]
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    files = sum(len(f) for f in doomed.values())
+    raise SssleError(
+        f"{out} holds {len(doomed)} mixture(s) beyond the requested split sizes "
+        f"({', '.join(f'{k} {v}' for k, v in sizes.items())}): {shown}; generating would "
+        f"delete them and their {files} file(s). Pass --overwrite to delete them, "
+        "or choose another --out"
+    )
+
+
+def is_done(out: Path, split: str, index: int) -> bool:
+    """True if mixture ``index`` has its record and every file the record lists exists
+    (a deleted file makes it to do again; its content is checked by ``verify``)."""
+    part = out / part_path(split, index)
+    if not part.is_file():
+        return False
+    files = _record_files(part, out)
+    return files is not None and all(os.path.isfile(f) for f in files)
 
 
 def _tables_current(
@@ -298,23 +338,24 @@ def generate_dataset(
     recipe = load_recipe(recipe_path)
     out = Path(out)
     sources = select_sources(recipe, data_home)
-    check_output_dir(out, recipe, save_sources, overwrite)
+    sizes = split_sizes(recipe, limit)
+    same = check_output_dir(out, recipe, save_sources, overwrite)
+    doomed = beyond_limit(out, sizes) if same else {}
+    if doomed and not overwrite:
+        _refuse_shrinking(out, doomed, sizes)
     claim_output_dir(out, recipe, save_sources)
     _clean_temp_files(out)
     contexts = stage_contexts(recipe, sources, out, f"{STATE_DIR}/staging")
-    sizes = split_sizes(recipe, limit)
-    pruned = prune_beyond(out, sizes)
+    pruned = prune(out, doomed)
     start, rendered, skipped, written = time.monotonic(), 0, 0, 0
     for split, n in sizes.items():
-        todo = [i for i in range(shard.k, n, shard.n) if not (out / part_path(split, i)).is_file()]
+        todo = [i for i in range(shard.k, n, shard.n) if not is_done(out, split, i)]
         skipped += len(range(shard.k, n, shard.n)) - len(todo)
         tasks = [(contexts[split], i, str(out), save_sources) for i in todo]
         for _, nbytes in run_tasks(_render_task, tasks, jobs, split, executor, workers):
             rendered += 1
             written += nbytes
-    complete = all(
-        (out / part_path(split, i)).is_file() for split, n in sizes.items() for i in range(n)
-    )
+    complete = all(is_done(out, split, i) for split, n in sizes.items() for i in range(n))
     if (
         complete
         and not rendered

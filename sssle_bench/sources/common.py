@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+import socket
 import tomllib
+import urllib.parse
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -40,6 +46,49 @@ def source_archive_facts() -> dict:
     """Static facts (archive names, sizes, checksums) of the real source datasets."""
     raw = files("sssle_bench.metadata").joinpath("source_archives.toml").read_bytes()
     return tomllib.loads(raw.decode("utf-8"))
+
+
+#: Seconds a download waits for its host to accept a connection before saying it cannot.
+CONNECT_TIMEOUT_S = 10.0
+
+
+def check_reachable(urls: Iterable[str], what: str) -> None:
+    """Before a download writes anything: every http(s) host of ``urls`` accepts a
+    connection (within :data:`CONNECT_TIMEOUT_S`); else one :class:`SssleError` line
+    saying which host could not be reached (``file:`` URLs are not checked)."""
+    for url in urls:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            continue
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            with socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT_S):
+                pass
+        except OSError as exc:
+            raise SssleError(
+                f"{what}: cannot reach {parts.hostname}:{port} "
+                f"({getattr(exc, 'strerror', None) or exc or 'timed out'}); check the network "
+                "connection (or proxy) and run the command again; nothing was written"
+            ) from exc
+
+
+@contextmanager
+def download_into(target: Path) -> Iterator[Path]:
+    """The folder a download writes: if the download fails and the folder did not exist
+    before it, the folder (with whatever the failed download left in it) is removed, so
+    a failed download leaves nothing behind. soundata's own multi-line error log is kept
+    quiet: the error that ends the download says what went wrong."""
+    existed = target.exists()
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        yield target
+    except BaseException:
+        if not existed and target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target, ignore_errors=True)
+        raise
+    finally:
+        logging.disable(previous)
 
 
 def require_dir(path: Path, what: str, hint: str) -> Path:

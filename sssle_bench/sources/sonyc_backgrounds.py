@@ -17,7 +17,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import SssleError
-from .common import read_headers, require_dir, source_archive_facts
+from .common import (
+    check_reachable,
+    download_into,
+    read_headers,
+    require_dir,
+    source_archive_facts,
+)
 
 FOLDER = "SONYC-Backgrounds"
 SPLITS = ("train", "valid", "test")
@@ -52,7 +58,11 @@ def load_backgrounds(
     )
     rows, problems = [], []
     for split in SPLITS:
-        folder = require_dir(root / split, f"SONYC-Backgrounds split '{split}'", "incomplete copy")
+        folder = require_dir(
+            root / split,
+            f"SONYC-Backgrounds split '{split}'",
+            "an incomplete copy: run `sssle-bench download sonyc-backgrounds --force-overwrite`",
+        )
         for path in sorted(folder.iterdir()):
             if path.name.startswith(".") or path.is_dir():
                 continue
@@ -116,9 +126,12 @@ def download(data_home: Path, *, force_overwrite: bool = False, cleanup: bool = 
 
     download_utils = import_soundata_download_utils()
     target = dataset_dir(data_home)
-    target.mkdir(parents=True, exist_ok=True)
+    remote = remote_metadata()
+    check_reachable([remote.url], "SONYC-Backgrounds download")
     try:
-        download_utils.download_tar_file(remote_metadata(), str(target), force_overwrite, cleanup)
+        with download_into(target):
+            target.mkdir(parents=True, exist_ok=True)
+            download_utils.download_tar_file(remote, str(target), force_overwrite, cleanup)
     except OSError as exc:
         raise SssleError(f"SONYC-Backgrounds download into {target} failed: {exc}") from exc
     nested = target / FOLDER

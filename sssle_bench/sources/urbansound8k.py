@@ -13,7 +13,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import SssleError
-from .common import read_headers, require_dir, source_archive_facts
+from .common import (
+    check_reachable,
+    download_into,
+    read_headers,
+    require_dir,
+    source_archive_facts,
+)
 
 #: Columns of the official metadata CSV, in order.
 CSV_COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class")
@@ -60,7 +66,10 @@ def load_clips(
     )
     csv = metadata_csv(data_home)
     if not csv.is_file():
-        raise SssleError(f"UrbanSound8K metadata not found: {csv} is missing")
+        raise SssleError(
+            f"UrbanSound8K metadata not found: {csv} is missing "
+            "(run `sssle-bench download urbansound8k` or pass --data-home)"
+        )
     try:
         meta = pd.read_csv(csv)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
@@ -104,8 +113,12 @@ def download(data_home: Path, *, force_overwrite: bool = False, cleanup: bool = 
     facts = source_archive_facts()["urbansound8k"]
     target = dataset_dir(data_home)
     dataset = soundata.initialize(facts["soundata_name"], data_home=str(target))
+    index = dataset._index_data.remote
+    urls = [r.url for r in dataset.remotes.values()] + ([index.url] if index else [])
+    check_reachable(urls, "UrbanSound8K download")
     try:
-        dataset.download(force_overwrite=force_overwrite, cleanup=cleanup)
+        with download_into(target):
+            dataset.download(force_overwrite=force_overwrite, cleanup=cleanup)
     except OSError as exc:
         raise SssleError(f"UrbanSound8K download into {target} failed: {exc}") from exc
     missing, invalid = dataset.validate(verbose=False)

@@ -197,11 +197,46 @@ def test_a_regenerate_into_the_dataset_itself_is_refused(small: Path, synthetic_
         regenerate_dataset(small, synthetic_home, dest=small / "copy", echo=lambda s: None)
 
 
-def test_a_smaller_limit_prunes_so_verify_passes(synthetic_home: Path, tmp_path: Path):
+def test_a_smaller_limit_deletes_nothing_unless_asked(synthetic_home: Path, tmp_path: Path):
+    """The reported case: a smaller --limit deleted mixtures and exited 0. It is refused,
+    says what it would delete, and deletes nothing."""
+    out = generate(tmp_path / "ds", synthetic_home, limit=3)
+    before = tree_digest(out, skip=())
+    result = CliRunner().invoke(
+        main,
+        ["generate", str(TOY), "--out", str(out), "--data-home", str(synthetic_home)]
+        + ["--limit", "1", "--jobs", "1"],
+    )
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert "holds 6 mixture(s) beyond the requested split sizes" in result.output
+    assert "train_000001, train_000002, valid_000001 and 3 more" in result.output
+    assert "30 file(s). Pass --overwrite to delete them" in result.output
+    assert tree_digest(out, skip=()) == before
+
+
+def test_a_hostile_record_is_refused_before_anything_is_pruned(
+    synthetic_home: Path, tmp_path: Path
+):
+    out = generate(tmp_path / "ds", synthetic_home, limit=3)
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me")
+    record = out / ".sssle" / "parts" / "test" / "test_000002.json"
+    doc = json.loads(record.read_text())
+    doc["files"]["../../precious.txt"] = "0" * 64
+    record.write_text(json.dumps(doc))
+    before = tree_digest(out, skip=())
+    with pytest.raises(SssleError, match="not relative with safe components"):
+        generate(out, synthetic_home, limit=2, overwrite=True)
+    assert tree_digest(out, skip=()) == before and outside.read_text() == "keep me"
+
+
+def test_a_smaller_limit_with_overwrite_prunes_so_verify_passes(
+    synthetic_home: Path, tmp_path: Path
+):
     out = tmp_path / "ds"
     generate(out, synthetic_home, limit=3)
     said: list[str] = []
-    generate(out, synthetic_home, limit=2, echo=said.append)
+    generate(out, synthetic_home, limit=2, echo=said.append, overwrite=True)
     assert "3 beyond --limit removed" in said[-1]
     assert verify_dataset(out, full=True) == []
     assert tree_digest(out) == tree_digest(generate(tmp_path / "two", synthetic_home, limit=2))
