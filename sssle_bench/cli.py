@@ -27,8 +27,37 @@ data_home_option = click.option(
 )
 
 
+def usage_line(exc: click.UsageError) -> str:
+    """A click usage error as one line: the message, then where to read the usage."""
+    ctx = exc.ctx
+    where = f"{ctx.command_path} --help" if ctx is not None else "sssle-bench --help"
+    message = " ".join(exc.format_message().split())
+    return f"error: {message} (see '{where}')"
+
+
 class _Group(click.Group):
-    """Turns SssleError and OSError into a one-line message and exit code 2."""
+    """Turns SssleError and OSError into a one-line message and exit code 2; click's
+    usage errors too (one line instead of usage, hint and message)."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            no_args = getattr(click.exceptions, "NoArgsIsHelpError", ())
+            if isinstance(exc, no_args) and exc.ctx is not None:  # a bare group: its help
+                click.echo(exc.ctx.get_help())
+            else:
+                click.echo(usage_line(exc), err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -208,7 +237,12 @@ def recipe_check(recipe_file: Path) -> None:
     is_flag=True,
     help="Also write each class's isolated track and the background track.",
 )
-@click.option("--overwrite", is_flag=True, help="Replace a different dataset found in --out.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace a different dataset found in --out, or delete the mixtures it holds "
+    "beyond a smaller --limit.",
+)
 @scheduler_option
 def generate_cmd(
     recipe_file: Path,
@@ -272,12 +306,24 @@ def verify_cmd(dataset_dir: Path, full: bool, jobs: int, scheduler: str | None) 
     default=None,
     help="Also write the rebuilt dataset here.",
 )
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Write again every missing or damaged file of the dataset, from its regenerated "
+    "bytes when they are the manifest's (nothing else is touched).",
+)
 @jobs_option
 @scheduler_option
 def regenerate_cmd(
-    dataset_dir: Path, data_home: Path | None, dest: Path | None, jobs: int, scheduler: str | None
+    dataset_dir: Path,
+    data_home: Path | None,
+    dest: Path | None,
+    repair: bool,
+    jobs: int,
+    scheduler: str | None,
 ) -> None:
-    """Rebuild a dataset from its JAMS + manifest and check every sha256."""
+    """Rebuild a dataset from its JAMS + manifest and check every sha256, of the rebuilt
+    files and of the files on disk (--repair: mend the dataset in place)."""
     from .generate.check import regenerate_dataset
     from .sources import resolve_data_home
 
@@ -288,6 +334,7 @@ def regenerate_cmd(
             dataset_dir,
             home,
             dest=dest,
+            repair=repair,
             jobs=jobs,
             echo=click.echo,
             executor=executor,
@@ -296,8 +343,11 @@ def regenerate_cmd(
     for p in problems:
         click.echo(p)
     if problems:
-        raise SssleError(f"{len(problems)} file(s) differ after regeneration")
-    click.echo(f"{dataset_dir}: every file regenerated bit for bit")
+        raise SssleError(f"{len(problems)} problem(s) in {dataset_dir} after regeneration")
+    click.echo(
+        f"{dataset_dir}: every file regenerated bit for bit, and every file on disk has "
+        "the manifest's sha256" + (" (repaired)" if repair else "")
+    )
 
 
 @main.command("scaper-folders")

@@ -22,6 +22,7 @@ CI bounds have that resolution.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,8 @@ import numpy as np
 import pandas as pd
 
 from .bootstrap import QuantileWindow, WindowStack, error_bins, resample_weights
+from .errors import SssleError, excerpt
+from .submission import MAX_LEVEL_DB
 
 SCHEMA_VERSION = 2
 #: Figures reported for every group; True where higher is better.
@@ -47,11 +50,22 @@ _STATS = ("n_present", "abs_err", "err", "n_all", "all_err", "tp", "detected")
 _K = len(_STATS)
 _CHUNK = 50
 _QUANTILES = {0.5: "median_present_db", 0.9: "p90_present_db"}
+#: Lowest ``floor_db`` (dB re full scale): 16-bit audio's noise floor is near -98 dB.
+MIN_FLOOR_DB = -300.0
+#: Most bootstrap resamples a score may ask for (each costs a pass over the pairs).
+MAX_BOOTSTRAP = 100_000
 
 
 @dataclass(frozen=True)
 class ScoreSettings:
-    """Scoring options: weighting ``A``/``Z``, floor and threshold in dB, resamples, seed."""
+    """Scoring options: weighting ``A``/``Z``, floor and threshold in dB, resamples, seed.
+
+    Checked on creation (:class:`SssleError` naming the option and its allowed range):
+    ``floor_db`` (the level absent predictions and quieter ones are scored at) finite in
+    [:data:`MIN_FLOOR_DB`, 0]; ``presence_threshold_db`` finite, from the floor up to
+    :data:`~sssle_bench.submission.MAX_LEVEL_DB`; ``bootstrap`` a whole number in [0,
+    :data:`MAX_BOOTSTRAP`]; ``seed`` >= 0; ``ci_level`` in (0, 1).
+    """
 
     weighting: str = "A"
     floor_db: float = -100.0
@@ -59,6 +73,48 @@ class ScoreSettings:
     bootstrap: int = 1000
     seed: int = 0
     ci_level: float = 0.95
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.weighting in ("A", "Z"), "--weighting", "A or Z"),
+            (
+                _finite(self.floor_db) and MIN_FLOOR_DB <= self.floor_db <= 0,
+                "--floor-db",
+                f"a level in dB from {MIN_FLOOR_DB:g} to 0",
+            ),
+            (
+                _finite(self.presence_threshold_db)
+                and self.floor_db <= self.presence_threshold_db <= MAX_LEVEL_DB,
+                "--presence-threshold-db",
+                f"a level in dB from --floor-db ({self.floor_db:g}) to +{MAX_LEVEL_DB:g}",
+            ),
+            (
+                _whole(self.bootstrap) and 0 <= self.bootstrap <= MAX_BOOTSTRAP,
+                "--bootstrap",
+                f"a whole number of resamples from 0 (off) to {MAX_BOOTSTRAP}",
+            ),
+            (_whole(self.seed) and 0 <= self.seed < 2**63, "--seed", "a whole number >= 0"),
+            (_finite(self.ci_level) and 0 < self.ci_level < 1, "ci_level", "in (0, 1)"),
+        ]
+        for ok, option, allowed in checks:
+            if not ok:
+                value = {
+                    "--weighting": self.weighting,
+                    "--floor-db": self.floor_db,
+                    "--presence-threshold-db": self.presence_threshold_db,
+                    "--bootstrap": self.bootstrap,
+                    "--seed": self.seed,
+                    "ci_level": self.ci_level,
+                }[option]
+                raise SssleError(f"{option} {excerpt(value)}: must be {allowed}")
+
+
+def _finite(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _whole(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
 
 
 def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:

@@ -7,7 +7,9 @@ event distributions in Scaper's tuple vocabulary (``["const", v]``,
 ``["choose", [...]]``, ``["uniform", lo, hi]``, ``["normal", mu, sigma]``,
 ``["truncnorm", mu, sigma, lo, hi]``), event loudness as absolute integrated
 loudness in LUFS, background conditions (LUFS, or ``"none"``) and the output
-audio format. See ``recipes/waspaa2021.toml`` for an annotated example.
+audio format. See ``recipes/waspaa2021.toml`` for an annotated example. Every
+number must lie in its physically meaningful range (:data:`LIMITS`): a recipe
+that would exhaust memory or silently misbehave is refused with the range.
 """
 
 from __future__ import annotations
@@ -28,6 +30,21 @@ from .sources.common import class_table
 from .sources.sonyc_backgrounds import SPLITS as BACKGROUND_SPLITS
 
 Dist = tuple[Any, ...]
+
+#: Physically meaningful ranges (inclusive) of a recipe's numbers; a value outside is
+#: refused with its range. Loudness in LUFS (full scale is 0), times in s, rates in Hz.
+LIMITS: dict[str, tuple[float, float]] = {
+    "sample_rate": (8000, 192000),
+    "duration_s": (0.1, 600.0),
+    "interval_s": (0.01, 600.0),
+    "count": (1, 10_000_000),
+    "loudness_lufs": (-100.0, 0.0),
+    "conditions": (-100.0, 0.0),
+    "events.count": (1, 1000),
+    "time_s": (0.0, 600.0),
+    "pitch_shift": (-24.0, 24.0),
+    "time_stretch": (0.1, 10.0),
+}
 
 _DIST_ARITY = {"const": 1, "choose": 1, "uniform": 2, "normal": 2, "truncnorm": 4}
 _COUNT_ARITY = {"ztpoisson": 1, "range": 2}
@@ -208,11 +225,54 @@ def parse_recipe(raw: dict[str, Any], source: str = "recipe") -> Recipe:
         conditions=_parse_conditions(raw.get("conditions"), problems),
         interval_s=float(get.positive("interval_s", (int, float), 1.0) or 1.0),
     )
+    _check_ranges(recipe, problems)
     if len(problems) == 1:
         raise SssleError(f"{source}: invalid recipe: {problems[0]}")
     if problems:
         raise SssleError(f"{source}: invalid recipe:\n  - " + "\n  - ".join(problems))
     return recipe
+
+
+def _dist_values(dist: Dist | None) -> list[float]:
+    """The numbers bounding what a distribution draws: a constant, the choices, uniform
+    and truncnorm bounds, a normal's mean (its tails are the recipe author's choice)."""
+    if not dist:
+        return []
+    name, args = dist[0], list(dist[1:])
+    values = {
+        "const": args,
+        "choose": args[0] if args else [],
+        "uniform": args,
+        "normal": args[:1],
+        "truncnorm": args[2:],
+        "ztpoisson": args,
+        "range": args,
+    }.get(name, [])
+    return [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+
+
+def _check_ranges(recipe: Recipe, problems: list[str]) -> None:
+    """Every number of ``recipe`` in its :data:`LIMITS` range; problems name the key."""
+
+    def check(key: str, values: list[float], limit: str | None = None) -> None:
+        lo, hi = LIMITS[limit or key]
+        bad = [v for v in values if v is not None and not lo <= v <= hi]
+        if bad:
+            problems.append(f"{key}: {bad[0]!r} is outside the allowed range [{lo:g}, {hi:g}]")
+
+    check("sample_rate", [recipe.sample_rate])
+    check("duration_s", [recipe.duration_s])
+    check("interval_s", [recipe.interval_s])
+    for spec in recipe.splits:
+        check(f"splits.{spec.name}.count", [spec.count], "count")
+    check("conditions", [c.lufs for c in recipe.conditions])
+    ev = recipe.events
+    check("events.count", _dist_values(ev.count))
+    check("events.loudness_lufs", _dist_values(ev.loudness_lufs), "loudness_lufs")
+    for key in ("event_time", "source_time", "event_duration"):
+        check(f"events.{key}", _dist_values(getattr(ev, key)), "time_s")
+    check("events.pitch_shift", _dist_values(ev.pitch_shift), "pitch_shift")
+    check("events.time_stretch", _dist_values(ev.time_stretch), "time_stretch")
 
 
 class _Getter:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sssle_bench.errors import SssleError
-from sssle_bench.recipe import condition_id, load_recipe, parse_recipe
+from sssle_bench.recipe import LIMITS, condition_id, load_recipe, parse_recipe
 
 from .conftest import REPO
 
@@ -115,22 +117,38 @@ def test_condition_ids_round_trip(lufs):
 
 
 SAFE_NAMES = st.from_regex(r"[a-z0-9][a-z0-9_.-]{0,20}", fullmatch=True)
-FINITE = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False) | st.integers(-1000, 1000)
 CLASS_NAMES = sorted(
     ["car_horn", "dog_bark", "gun_shot", "jackhammer", "siren", "street_music", "drilling"]
 )
 
 
-def _dist() -> st.SearchStrategy:
+def _within(key: str) -> st.SearchStrategy:
+    """Numbers inside the recipe's allowed range for ``key`` (:data:`LIMITS`)."""
+    lo, hi = LIMITS[key]
+    return st.floats(lo, hi, allow_nan=False) | st.integers(int(np.ceil(lo)), int(np.floor(hi)))
+
+
+def _dist(key: str) -> st.SearchStrategy:
+    value = _within(key)
     return st.one_of(
-        st.tuples(st.just("const"), FINITE),
-        st.tuples(st.just("choose"), st.lists(FINITE | st.text(max_size=5), max_size=4)),
-        st.tuples(st.just("uniform"), FINITE, FINITE).map(lambda t: (t[0], min(t[1:]), max(t[1:]))),
-        st.tuples(st.just("normal"), FINITE, st.floats(0, 10)),
-        st.tuples(st.just("truncnorm"), FINITE, st.floats(0, 10), FINITE, FINITE).map(
+        st.tuples(st.just("const"), value),
+        st.tuples(st.just("choose"), st.lists(value | st.text(max_size=5), max_size=4)),
+        st.tuples(st.just("uniform"), value, value).map(lambda t: (t[0], min(t[1:]), max(t[1:]))),
+        st.tuples(st.just("normal"), value, st.floats(0, 10)),
+        st.tuples(st.just("truncnorm"), value, st.floats(0, 10), value, value).map(
             lambda t: (*t[:3], min(t[3:]), max(t[3:]))
         ),
     ).map(lambda t: [t[0], *t[1:]] if t[0] != "choose" else ["choose", list(t[1])])
+
+
+_EVENT_RANGE = {
+    "event_time": "time_s",
+    "source_time": "time_s",
+    "event_duration": "time_s",
+    "loudness_lufs": "loudness_lufs",
+    "pitch_shift": "pitch_shift",
+    "time_stretch": "time_stretch",
+}
 
 
 @st.composite
@@ -147,14 +165,14 @@ def raw_recipes(draw) -> dict:
         }
         for i, name in enumerate(names)
     }
-    lufs = draw(st.lists(st.integers(-80, 10), max_size=4, unique=True))
+    lufs = draw(st.lists(st.integers(-80, 0), max_size=4, unique=True))
     fmt = draw(st.sampled_from(["wav", "flac"]))
     return {
         "name": draw(st.text(max_size=20)),
         "version": draw(st.integers(1, 100)),
         "seed": draw(st.integers(0, 2**63 - 1)),
-        "sample_rate": draw(st.integers(1, 192000)),
-        "duration_s": draw(st.floats(1e-3, 1e4)),
+        "sample_rate": draw(st.integers(8000, 192000)),
+        "duration_s": draw(st.floats(0.1, 600)),
         "classes": draw(st.lists(st.sampled_from(CLASS_NAMES), min_size=1, unique=True)),
         "salience": draw(st.lists(st.sampled_from([1, 2]), min_size=1, max_size=2, unique=True)),
         "audio_format": fmt,
@@ -164,10 +182,13 @@ def raw_recipes(draw) -> dict:
         "events": {
             "count": draw(st.sampled_from([["ztpoisson", 3.5], ["range", 1, 4], ["ztpoisson", 1]])),
             **{
-                key: draw(_dist())
+                key: draw(_dist(_EVENT_RANGE[key]))
                 for key in ["event_time", "source_time", "event_duration", "loudness_lufs"]
             },
-            **draw(st.dictionaries(st.sampled_from(["pitch_shift", "time_stretch"]), _dist())),
+            **{
+                key: draw(_dist(_EVENT_RANGE[key]))
+                for key in draw(st.sets(st.sampled_from(["pitch_shift", "time_stretch"])))
+            },
         },
     }
 
@@ -199,3 +220,27 @@ def test_non_finite_numbers_are_refused(bad: float):
     with pytest.raises(SssleError) as err:
         parse_recipe(raw)
     assert "finite" in str(err.value) and "duration_s" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda r: r.update(duration_s=1e7), "duration_s: 10000000.0 is outside the allowed range"),
+        (
+            lambda r: r["events"].update(loudness_lufs=["uniform", 100, 200]),
+            "events.loudness_lufs: 100 is outside the allowed range [-100, 0]",
+        ),
+        (lambda r: r.update(conditions=["none", 12]), "conditions: 12.0 is outside"),
+        (lambda r: r.update(sample_rate=100), "sample_rate: 100 is outside"),
+        (lambda r: r.update(interval_s=1e-6), "interval_s: 1e-06 is outside"),
+        (lambda r: r["events"].update(count=["range", 1, 10**6]), "events.count: 1000000 is"),
+        (lambda r: r["events"].update(event_time=["uniform", -5.0, 4.0]), "events.event_time"),
+    ],
+)
+def test_physically_meaningless_values_are_refused_with_their_range(edit, message: str):
+    """A recipe that would exhaust memory (a 10^7 s mixture) or silently misbehave (events
+    at +100 LUFS, which Scaper clips and every background drowns) is refused."""
+    raw = paper_raw()
+    edit(raw)
+    with pytest.raises(SssleError, match=re.escape(message)):
+        parse_recipe(raw)
