@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from .errors import SssleError
+from .errors import SssleError, bounded
 
 data_home_option = click.option(
     "--data-home",
@@ -63,12 +63,12 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except SssleError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {bounded(str(exc))}", err=True)
             sys.exit(2)
         except OSError as exc:
             # Permissions, a full disk, a file where a folder belongs: the user can act on it.
             where = f"{exc.filename}: " if exc.filename else ""
-            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            click.echo(f"error: {bounded(f'{where}{exc.strerror or exc}')}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted; rerun the same command to resume", err=True)

@@ -13,11 +13,37 @@ class SssleError(Exception):
     """An error a user can act on: the message names the file, key or row at fault."""
 
 
+def _escape(text: str) -> str:
+    """Control characters as ``\\xNN``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
     """``value`` quoted for an error message: control characters escaped, at most ``limit``
     characters of it, and how many more there were. A file's content never reaches a
     message whole (a 10 MB field, a terminal escape sequence, a forged second line)."""
     text = str(value)
-    shown = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text[:limit])
+    shown = _escape(text[:limit])
     more = f"... ({len(text) - limit} more characters)" if len(text) > limit else ""
     return f"'{shown}'{more}"
+
+
+#: Longest line, and most lines, of an error message as the CLI prints it.
+MESSAGE_LINE_CHARS = 1000
+MESSAGE_LINES = 40
+
+
+def bounded(message: str) -> str:
+    """An error message as the CLI prints it: control characters escaped (line breaks
+    kept), each line cut at :data:`MESSAGE_LINE_CHARS` and at most :data:`MESSAGE_LINES`
+    lines, whatever value a message quoted whole."""
+    lines = [_escape(line) for line in str(message).split("\n")]
+    cut = [
+        line[:MESSAGE_LINE_CHARS] + f"... ({len(line) - MESSAGE_LINE_CHARS} more characters)"
+        if len(line) > MESSAGE_LINE_CHARS
+        else line
+        for line in lines[:MESSAGE_LINES]
+    ]
+    if len(lines) > MESSAGE_LINES:
+        cut.append(f"... ({len(lines) - MESSAGE_LINES} more lines)")
+    return "\n".join(cut)

@@ -227,6 +227,15 @@ def test_a_huge_header_is_quoted_as_a_short_excerpt(toy_dataset: Path, tmp_path:
     assert "semicolon-separated" in line and len(line) < 500
 
 
+def test_no_error_line_quotes_a_value_whole(tmp_path: Path):
+    """Messages that quote a file's value (here a recipe's class) are cut by the CLI."""
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(TOY.read_text().replace('"siren"', '"' + "s" * 1_000_000 + '\\u001b"'))
+    result = run("recipe", "check", recipe)
+    assert result.exit_code == 2 and len(result.output) < 3000, len(result.output)
+    assert "more characters)" in result.output and "\x1b" not in result.output
+
+
 # -- a submitter's text is data in every output ---------------------------------------------
 
 
