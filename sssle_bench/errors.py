@@ -6,7 +6,8 @@ import re
 
 #: Characters shown of a value quoted in an error message.
 EXCERPT_CHARS = 60
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: Control characters (C0, DEL, C1) and the Unicode line and paragraph separators.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class SssleError(Exception):
@@ -15,7 +16,7 @@ class SssleError(Exception):
 
 def _escape(text: str) -> str:
     """Control characters as ``\\xNN``."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:

@@ -76,36 +76,41 @@ class ScoreSettings:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.weighting in ("A", "Z"), "--weighting", "A or Z"),
+            (self.weighting in ("A", "Z"), "--weighting", self.weighting, "A or Z"),
             (
                 _finite(self.floor_db) and MIN_FLOOR_DB <= self.floor_db <= 0,
                 "--floor-db",
+                self.floor_db,
                 f"a level in dB from {MIN_FLOOR_DB:g} to 0",
             ),
             (
                 _finite(self.presence_threshold_db)
                 and self.floor_db <= self.presence_threshold_db <= MAX_LEVEL_DB,
                 "--presence-threshold-db",
+                self.presence_threshold_db,
                 f"a level in dB from --floor-db ({self.floor_db:g}) to +{MAX_LEVEL_DB:g}",
             ),
             (
                 _whole(self.bootstrap) and 0 <= self.bootstrap <= MAX_BOOTSTRAP,
                 "--bootstrap",
+                self.bootstrap,
                 f"a whole number of resamples from 0 (off) to {MAX_BOOTSTRAP}",
             ),
-            (_whole(self.seed) and 0 <= self.seed < 2**63, "--seed", "a whole number >= 0"),
-            (_finite(self.ci_level) and 0 < self.ci_level < 1, "ci_level", "in (0, 1)"),
+            (
+                _whole(self.seed) and 0 <= self.seed < 2**63,
+                "--seed",
+                self.seed,
+                "a whole number >= 0",
+            ),
+            (
+                _finite(self.ci_level) and 0 < self.ci_level < 1,
+                "ci_level",
+                self.ci_level,
+                "in (0, 1)",
+            ),
         ]
-        for ok, option, allowed in checks:
+        for ok, option, value, allowed in checks:
             if not ok:
-                value = {
-                    "--weighting": self.weighting,
-                    "--floor-db": self.floor_db,
-                    "--presence-threshold-db": self.presence_threshold_db,
-                    "--bootstrap": self.bootstrap,
-                    "--seed": self.seed,
-                    "ci_level": self.ci_level,
-                }[option]
                 raise SssleError(f"{option} {excerpt(value)}: must be {allowed}")
 
 

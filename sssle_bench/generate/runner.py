@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..errors import SssleError
 from ..executors import run_tasks
-from ..paths import check_relative, inside, remove_file, write_bytes
+from ..paths import TEMP_SUFFIX, check_relative, inside, remove_file, write_bytes
 from ..recipe import Recipe, load_recipe
 from ..sources import sonyc_backgrounds, urbansound8k
 from .render import render_mixture, sha256
@@ -228,7 +228,7 @@ def claim_output_dir(out: Path, recipe: Recipe, save_sources: bool) -> None:
 
 
 def _clean_temp_files(out: Path) -> None:
-    for tmp in out.rglob(".*.tmp"):
+    for tmp in out.rglob(f".*{TEMP_SUFFIX}"):
         tmp.unlink(missing_ok=True)
 
 
