@@ -73,6 +73,9 @@ _EVENT_KEYS = {
     "pitch_shift",
     "time_stretch",
 }
+#: Scaper's sampling switches (``Scaper.generate``), true unless a recipe says false: may
+#: one mixture hold two events of one class, or two events cut from one source clip.
+_EVENT_FLAGS = ("allow_repeated_label", "allow_repeated_source")
 _REQUIRED_EVENT_KEYS = _EVENT_KEYS - {"pitch_shift", "time_stretch"}
 
 
@@ -88,7 +91,8 @@ class SplitSpec:
 
 @dataclass(frozen=True)
 class EventSpec:
-    """Foreground-event distributions (Scaper tuples); times in s, loudness in LUFS."""
+    """Foreground-event distributions (Scaper tuples); times in s, loudness in LUFS; and
+    Scaper's two sampling switches (:data:`_EVENT_FLAGS`)."""
 
     count: Dist
     event_time: Dist
@@ -97,6 +101,8 @@ class EventSpec:
     loudness_lufs: Dist
     pitch_shift: Dist | None = None
     time_stretch: Dist | None = None
+    allow_repeated_label: bool = True
+    allow_repeated_source: bool = True
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,14 @@ class Recipe:
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as plain TOML-able data (the resolved form)."""
-        events = {k: list(v) for k, v in asdict(self.events).items() if v is not None}
+        events: dict[str, Any] = {
+            k: list(v)
+            for k, v in asdict(self.events).items()
+            if v is not None and k not in _EVENT_FLAGS
+        }
+        # A switch left at Scaper's default is omitted: recipes written before the switches
+        # existed keep their hash (and the datasets and checkpoints made from them).
+        events.update({k: False for k in _EVENT_FLAGS if not getattr(self.events, k)})
         return {
             "name": self.name,
             "version": self.version,
@@ -356,7 +369,12 @@ def _parse_events(raw: Any, problems: list[str]) -> EventSpec:
     if not isinstance(raw, dict):
         problems.append("events: missing table [events]")
         raw = {}
-    _unknown(raw, _EVENT_KEYS, "events.", problems)
+    _unknown(raw, _EVENT_KEYS | set(_EVENT_FLAGS), "events.", problems)
+    flags = {}
+    for key in _EVENT_FLAGS:
+        flags[key] = raw.get(key, True)
+        if not isinstance(flags[key], bool):
+            problems.append(f"events.{key}: expected true or false, got {flags[key]!r}")
     for key in sorted(_REQUIRED_EVENT_KEYS - set(raw)):
         problems.append(f"events.{key}: missing")
     count = _check_dist(raw.get("count"), "events.count", _COUNT_ARITY, problems)
@@ -370,7 +388,7 @@ def _parse_events(raw: Any, problems: list[str]) -> EventSpec:
         if key in raw
     }
     return (
-        EventSpec(count=count, **dists)
+        EventSpec(count=count, **dists, **flags)
         if all(k in dists for k in _REQUIRED_EVENT_KEYS - {"count"})
         else EventSpec(count, (), (), (), ())
     )

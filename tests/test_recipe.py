@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,17 +33,27 @@ def test_paper_recipe_matches_the_paper():
     ]
     assert r.events.count == ("ztpoisson", 5)
     assert r.events.event_time == ("uniform", 0.0, 4.0)
-    assert r.events.loudness_lufs == ("uniform", -44.0, -20.0)
+    # the original's spec, resources/scaper_specs/pishdadian2020_lambda5.json (docs/datasets.md)
+    assert r.events.loudness_lufs == ("uniform", -30.0, -25.0)
+    assert (r.events.source_time, r.events.event_duration) == (("const", 0.0), ("const", 4.0))
+    assert (r.events.allow_repeated_label, r.events.allow_repeated_source) == (True, False)
     assert r.events.pitch_shift is None and r.events.time_stretch is None
     assert [c.id for c in r.conditions] == ["none", "bg-50", "bg-20", "bg0"]
     assert [c.lufs for c in r.conditions] == [None, -50.0, -20.0, 0.0]
 
 
 def test_toy_has_the_paper_shape():
+    """The toy world keeps the project's first event loudness and Scaper's default repeat
+    switch (its hash, and so the demo's shipped checkpoints, stay valid); the medium world
+    follows the paper's event distribution in every value."""
     paper = load_recipe(REPO / "recipes" / "waspaa2021.toml")
     toy = load_recipe(REPO / "recipes" / "toy.toml")
+    medium = load_recipe(REPO / "recipes" / "synth-medium.toml")
     assert toy.classes == paper.classes and toy.conditions == paper.conditions
-    assert toy.events == paper.events
+    assert medium.events == paper.events
+    first = replace(paper.events, loudness_lufs=("uniform", -44.0, -20.0))
+    assert toy.events == replace(first, allow_repeated_source=True)
+    assert toy.hash().startswith("57fa3bfd")
     assert [s.folds for s in toy.splits] == [s.folds for s in paper.splits]
     assert sum(s.count for s in toy.splits) == 300
 

@@ -174,6 +174,41 @@ def _scaper(recipe: Recipe, fg_path: str, bg_path: str, random_state: Any = None
     return sc
 
 
+def clip_files(fg_path: str, label: str) -> list[str]:
+    """A class's source clips as Scaper lists them (sorted absolute paths of files)."""
+    folder = os.path.join(fg_path, label)
+    return sorted(
+        f for f in (os.path.join(folder, n) for n in os.listdir(folder)) if os.path.isfile(f)
+    )
+
+
+def distinct_clips(
+    clips: dict[str, list[str]], n_events: int, rng: np.random.Generator, where: str
+) -> list[tuple[tuple[str, str], tuple[str, str]]]:
+    """``n_events`` (label, source file) Scaper tuples, no clip twice, for a mixture with
+    more events than some class has clips.
+
+    Scaper 1.6.5 with ``allow_repeated_source=False`` loops forever once every clip of
+    the drawn class is used (it compares the class's clip count with the clips used by
+    *all* classes). Such a mixture draws its events here instead: each a class uniformly
+    among those with a clip left, then one of its unused clips uniformly. Mixtures with
+    at most as many events as the smallest class has clips never need this and keep
+    Scaper's own draw."""
+    left = {c: list(files) for c, files in clips.items()}
+    picks = []
+    for _ in range(n_events):
+        open_classes = [c for c in sorted(left) if left[c]]
+        if not open_classes:
+            raise SssleError(
+                f"{where}: {n_events} events with allow_repeated_source = false, but the "
+                f"split has only {sum(len(f) for f in clips.values())} clips"
+            )
+        label = open_classes[int(rng.integers(len(open_classes)))]
+        clip = left[label].pop(int(rng.integers(len(left[label]))))
+        picks.append((("const", label), ("const", clip)))
+    return picks
+
+
 def render_scene(ctx: SplitContext, index: int) -> Scene:
     """Sample and render mixture ``index`` of the split's foreground with Scaper."""
     recipe, ev = ctx.recipe, ctx.recipe.events
@@ -183,10 +218,15 @@ def render_scene(ctx: SplitContext, index: int) -> Scene:
     background, offset = choose_background(ctx.backgrounds, recipe.duration_s, rng)
     state = np.random.RandomState(int(theirs.generate_state(1)[0]))
     sc = _scaper(recipe, ctx.fg_path, ctx.bg_path, random_state=state)
-    for _ in range(n_events):
+    picks = [(("choose", []), ("choose", []))] * n_events
+    if not ev.allow_repeated_source:
+        clips = {c: clip_files(ctx.fg_path, c) for c in recipe.classes}
+        if n_events > min(len(f) for f in clips.values()):
+            picks = distinct_clips(clips, n_events, rng, mixture_id(ctx.split, index))
+    for label, source_file in picks:
         sc.add_event(
-            label=("choose", []),
-            source_file=("choose", []),
+            label=label,
+            source_file=source_file,
             source_time=ev.source_time,
             event_time=ev.event_time,
             event_duration=ev.event_duration,
@@ -197,7 +237,10 @@ def render_scene(ctx: SplitContext, index: int) -> Scene:
     with SCAPER_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _, jam, _, event_audio = sc.generate(
-            disable_instantiation_warnings=True, disable_sox_warnings=True
+            allow_repeated_label=ev.allow_repeated_label,
+            allow_repeated_source=ev.allow_repeated_source,
+            disable_instantiation_warnings=True,
+            disable_sox_warnings=True,
         )
     ann = jam.annotations.search(namespace="scaper")[0]
     ann.sandbox.update(

@@ -189,3 +189,29 @@ def test_verify_full_catches_an_edited_interval_and_lafmax(toy_dataset: Path, tm
     assert any(said in p for p in problems), problems
     said = "background interval 0 laeq_db -60.0 but the source is absent"
     assert any(said in p for p in problems), problems
+
+
+def test_allow_repeated_source_false_never_repeats_a_clip_in_a_mixture(
+    synthetic_home: Path, tmp_path: Path
+):
+    """The paper's recipe passes ``allow_repeated_source = false`` to Scaper: on the small
+    synthetic set (6 training clips per class) the toy recipe, which keeps Scaper's
+    default, repeats clips within mixtures; the same recipe with the switch off never does.
+    """
+    import tomllib
+
+    from sssle_bench.recipe import dumps_toml
+
+    from ..conftest import TOY, generate
+
+    raw = tomllib.loads(TOY.read_text())
+    counts = {}
+    for allow in (True, False):
+        raw["events"]["allow_repeated_source"] = allow
+        recipe = tmp_path / f"allow-{allow}.toml"
+        recipe.write_text(dumps_toml(raw))
+        ds = generate(tmp_path / f"ds-{allow}", synthetic_home, recipe, limit=12)
+        events = tables(ds, "events")
+        counts[allow] = int(events.duplicated(["mixture_id", "source_file"]).sum())
+        assert len(events) > 24
+    assert counts[True] > 0 and counts[False] == 0
