@@ -11,7 +11,12 @@ from click.testing import CliRunner
 
 from sssle_bench.cli import main
 from sssle_bench.errors import SssleError
-from sssle_bench.experiment import check_configs, load_experiment, parse_experiment
+from sssle_bench.experiment import (
+    check_configs,
+    load_experiment,
+    parse_experiment,
+    variant_config,
+)
 
 from .conftest import REPO
 
@@ -128,3 +133,75 @@ def test_bad_experiment_files_are_one_clear_error(toy_dataset: Path, edit, needl
     edit(raw)
     with pytest.raises(SssleError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         check_configs(parse_experiment(raw, Path(".")))
+
+
+#: Every variant of the talk's comparison and ablations: its consistency terms, each with
+#: its share of ``weight_consistency`` (the average over the listed terms), and whether
+#: the margin and the residual's background classification are on.
+MEL3 = {("mel", "tf"): 1 / 3, ("mel", "spectrum"): 1 / 3, ("mel", "clip"): 1 / 3}
+COMPOSITION = {
+    "pishdadian2020": ({("linear", "tf"): 1.0}, False, False),
+    "energy": (MEL3, False, False),
+    "background": ({("linear", "tf"): 1.0}, True, True),
+    "both": (MEL3, True, True),
+    "res1": ({("mel", "clip"): 1.0}, True, True),
+    "res2": ({("mel", "tf"): 0.5, ("mel", "clip"): 0.5}, True, True),
+    "linear": (
+        {("linear", "tf"): 1 / 3, ("linear", "spectrum"): 1 / 3, ("linear", "clip"): 1 / 3},
+        True,
+        True,
+    ),
+    "margin-only": (MEL3, True, False),
+}
+
+
+@pytest.mark.parametrize("name", ["synth-ablation.toml", "waspaa2021.toml"])
+def test_every_variant_computes_exactly_its_listed_consistency_terms(name: str):
+    """Issue 23: a linear TF term was always added beside the listed resolutions, so
+    ``res1`` had 2 terms and every augmented variant twice the consistency weight. Here
+    each variant's terms and effective weights are the table's, and the objective, on
+    random masks, is exactly those terms plus the classification terms."""
+    import torch
+
+    from sssle_bench.estimators.weak_sep.config import make_config
+    from sssle_bench.estimators.weak_sep.losses import consistency_loss, non_silent_frames
+    from sssle_bench.estimators.weak_sep.trainer import Trainer, effective_weights
+
+    experiment = load_experiment(REPO / "experiments" / name)
+    assert set(experiment.variants) == set(COMPOSITION)
+    for variant, (shares, margin, background) in COMPOSITION.items():
+        config = make_config({**variant_config(experiment, variant), "device": "cpu"})
+        weight = config.weight_consistency
+        assert weight == {"synth-ablation.toml": 10.0, "waspaa2021.toml": 100.0}[name]
+        got = effective_weights(config)
+        assert got == pytest.approx({k: weight * v for k, v in shares.items()}), variant
+        assert (config.use_margin, config.background_classification) == (margin, background)
+
+        torch.manual_seed(0)
+        trainer = Trainer(config, 5)
+        x = torch.rand(2, config.n_fft // 2 + 1, 12) + 0.01
+        masks = torch.rand(2, 5, *x.shape[1:]) / 5
+        labels = torch.tensor([[1.0, 0, 1, 0, 0], [0, 1, 1, 1, 0]])
+        with torch.no_grad():
+            terms = trainer.objective(x, masks, labels, 0.2, torch.ones(2))
+        frames = non_silent_frames(x, config.silence_ratio)
+        expected = sum(
+            w
+            * consistency_loss(
+                x / trainer.window_sum,
+                masks,
+                labels,
+                frames,
+                trainer.filterbanks[fb],
+                agg,
+                0.2 if margin else None,
+                config.consistency_scale == "relative",
+            )
+            for (fb, agg), w in got.items()
+        )
+        classification = config.weight_critic * terms["critic"] + (
+            config.weight_background * terms["background"] if background else 0.0
+        )
+        rest = float((terms["total"] - classification).detach())  # float32: relative 1e-5
+        assert rest == pytest.approx(float(expected), rel=1e-5), variant
+        assert ("background" in terms) == background

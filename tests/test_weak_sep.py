@@ -183,7 +183,6 @@ def test_same_seed_same_weights_and_resume(toy_dataset: Path, tmp_path: Path):
     for condition, history in est.state["history"].items():
         assert history["condition"] == condition and len(history["epochs"]) == 2
         assert set(history["epochs"][0]["train"]) == {
-            "mixture",
             "consistency",
             "critic",
             "background",
@@ -351,10 +350,51 @@ def test_torch_dataset_wrapper(toy_dataset: Path):
 
 
 def test_paper_preset_weighs_mixture_terms_100_and_classification_1():
-    """The original's weights (cdsd/train_separator.py: mix + 1 x cls, configs with 100 x mix)."""
+    """The original's weights and terms (cdsd/train_separator.py: mix + 1 x cls; its
+    multi-resolution configs: three mel-40 terms, each weight 100, averaged)."""
     c = make_config({"preset": "paper"})
-    assert (c.weight_mixture, c.weight_consistency) == (100.0, 100.0)
+    assert c.energy_resolutions == (("mel", "tf"), ("mel", "spectrum"), ("mel", "clip"))
+    assert c.weight_consistency == 100.0
     assert (c.weight_critic, c.weight_background) == (1.0, 1.0)
+
+
+def test_resolution_entries_and_the_removed_mixture_weight():
+    c = make_config({"energy_resolutions": [["linear", "tf", 4], ["mel", "clip", 1.0]]})
+    assert c.energy_resolutions == (("linear", "tf", 4.0), ("mel", "clip"))
+    assert c.resolutions() == [("linear", "tf", 4.0), ("mel", "clip", 1.0)]
+    with pytest.raises(SssleError, match="weight_mixture was removed"):
+        make_config({"weight_mixture": 10.0})
+    with pytest.raises(SssleError, match="listed twice"):
+        make_config({"energy_resolutions": [["mel", "tf"], ["mel", "tf", 2.0]]})
+    for bad in (["mel"], ["mel", "tf", 0.0], ["mel", "tf", "x"], ["mel", "tf", 1, 2]):
+        with pytest.raises(SssleError, match="energy.resolution"):
+            make_config({"energy_resolutions": [bad]})
+
+
+def test_the_spectrum_aggregation_on_a_hand_made_clip():
+    """The original's ``spectrum`` target: per band, the mean over (non-silent) frames.
+    One clip, 2 bins x 2 frames of magnitude 1, class 0 present with mask 0.5 in frame 0
+    and 1 in frame 1: the per-bin means of the residual are 0.25, 0.25; class 1 absent
+    with mask 0.25: absent means 0.25, 0.25. L1 over 2 bins / 2 bins = 0.25 + 0.25."""
+    x = torch.ones(1, 2, 2)
+    masks = torch.stack([torch.tensor([[0.5, 1.0], [0.5, 1.0]]), torch.full((2, 2), 0.25)])[None]
+    labels = torch.tensor([[1.0, 0.0]])
+    frames = torch.ones(1, 2)
+    loss = losses.consistency_loss(x, masks, labels, frames, None, "spectrum")
+    assert float(loss) == pytest.approx(0.5)
+    # "frame" (ours) aggregates over bins per frame instead: residual 0.5 then 0 per frame
+    # -> L1 0.5 over 2 frames; absent 0.25 per frame -> 0.5 / 2; together 0.5
+    assert float(losses.consistency_loss(x, masks, labels, frames, None, "frame")) == pytest.approx(
+        0.5
+    )
+    # They differ once the residual changes sign across bins within a frame: with mask 1.5
+    # in bin 0 of frame 0 the residuals there are -0.5 (bin 0) and +0.5 (bin 1). Per bin
+    # they stay apart (-0.25, +0.25: error 0.5, plus absent 0.5, over 2 bins = 0.5); per
+    # frame they cancel (0, 0: error 0, plus absent 0.5, over 2 frames = 0.25).
+    masks[0, 0, 0, 0] = 1.5
+    spectrum = float(losses.consistency_loss(x, masks, labels, frames, None, "spectrum"))
+    frame = float(losses.consistency_loss(x, masks, labels, frames, None, "frame"))
+    assert (spectrum, frame) == (pytest.approx(0.5), pytest.approx(0.25))
 
 
 def test_auc_on_hand_made_scores():

@@ -12,9 +12,25 @@ from ...errors import SssleError
 from ...paths import check_name
 from ..options import check_options
 
-#: Energy-consistency resolutions: filterbank in {linear, mel} x aggregation in {tf, frame, clip}.
+#: Energy-consistency resolutions: filterbank in {linear, mel} x aggregation in {tf, frame,
+#: spectrum, clip} (:func:`~.losses.consistency_loss`).
 FILTERBANKS = ("linear", "mel")
-AGGREGATIONS = ("tf", "frame", "clip")
+AGGREGATIONS = ("tf", "frame", "spectrum", "clip")
+
+#: One energy-consistency term: (filterbank, aggregation), or with its weight within the
+#: average (filterbank, aggregation, weight); a weight of 1 is written without it.
+Resolution = tuple[str, str] | tuple[str, str, float]
+
+#: The original's three mel-40 consistency terms (its multi-resolution configs, e.g.
+#: ``..._multi-mel40-timefreq-spectrum-energy-loss_lr1en4.json``: ``timefreq``,
+#: ``spectrum``, ``energy``): per bin, per band over time, per clip.
+MEL_RESOLUTIONS: tuple[Resolution, ...] = (("mel", "tf"), ("mel", "spectrum"), ("mel", "clip"))
+
+#: Config keys that no longer exist, with what replaces them (a clear error for old files).
+REMOVED = {
+    "weight_mixture": 'list ["linear", "tf"] in energy_resolutions (every consistency term '
+    "is one entry of that list, weighed by weight_consistency; docs/weak-sep.md)",
+}
 
 
 #: Inclusive ranges of the numeric fields (checked before any work starts).
@@ -28,7 +44,6 @@ LIMITS: dict[str, tuple[float | None, float | None]] = {
     "lstm_hidden": (1, None),
     "n_mels": (1, None),
     "silence_ratio": (0.0, 1.0),
-    "weight_mixture": (0.0, None),
     "weight_consistency": (0.0, None),
     "weight_critic": (0.0, None),
     "weight_background": (0.0, None),
@@ -81,7 +96,9 @@ class WeakSepConfig:
     lstm_hidden: int = 100
     n_mels: int = 40
     silence_ratio: float = 0.01
-    weight_mixture: float = 1.0
+    #: Weight of the energy-consistency term: the average over ``energy_resolutions`` of
+    #: each resolution's term times its own weight (the original's
+    #: ``create_average_of_losses``).
     weight_consistency: float = 1.0
     #: "absolute": consistency terms as in the original, L1 of window-scaled magnitudes per
     #: non-silent element (their size follows the scene's loudness); "relative": as a
@@ -89,11 +106,9 @@ class WeakSepConfig:
     consistency_scale: str = "absolute"
     weight_critic: float = 1.0
     weight_background: float = 1.0
-    energy_resolutions: tuple[tuple[str, str], ...] = (
-        ("mel", "tf"),
-        ("mel", "frame"),
-        ("mel", "clip"),
-    )
+    #: Every energy-consistency term, each (filterbank, aggregation[, weight]); the plain
+    #: mixture term of Pishdadian et al. is ("linear", "tf"); empty: none.
+    energy_resolutions: tuple[Resolution, ...] = MEL_RESOLUTIONS
     margin: float | None = None
     use_margin: bool = True
     background_classification: bool = True
@@ -175,15 +190,42 @@ class WeakSepConfig:
             check_name(condition, "condition", "weak-sep config")
         if self.hop > self.n_fft:
             raise SssleError(f"weak-sep config: hop {self.hop} is larger than n_fft {self.n_fft}")
-        for fb, agg in self.energy_resolutions:
-            if fb not in FILTERBANKS or agg not in AGGREGATIONS:
-                raise SssleError(
-                    f"weak-sep: energy resolution ({fb}, {agg}) not in "
-                    f"{FILTERBANKS} x {AGGREGATIONS}"
-                )
+        object.__setattr__(
+            self, "energy_resolutions", tuple(map(_resolution, self.energy_resolutions))
+        )
+        if len(set(r[:2] for r in self.energy_resolutions)) != len(self.energy_resolutions):
+            raise SssleError("weak-sep: an energy resolution is listed twice")
+
+    def resolutions(self) -> list[tuple[str, str, float]]:
+        """``energy_resolutions`` as (filterbank, aggregation, weight), weight 1 spelt out."""
+        return [(r[0], r[1], float(r[2]) if len(r) == 3 else 1.0) for r in self.energy_resolutions]
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def _resolution(entry: Any) -> Resolution:
+    """One ``energy_resolutions`` entry checked and in its canonical form (a weight of 1
+    dropped, so ``["mel", "tf"]`` and ``["mel", "tf", 1.0]`` are one config)."""
+    entry = tuple(entry) if isinstance(entry, list | tuple) else (entry,)
+    if len(entry) not in (2, 3):
+        raise SssleError(
+            f"weak-sep: energy resolution {list(entry)!r} is not [filterbank, aggregation] "
+            "or [filterbank, aggregation, weight]"
+        )
+    fb, agg = entry[:2]
+    if fb not in FILTERBANKS or agg not in AGGREGATIONS:
+        raise SssleError(
+            f"weak-sep: energy resolution ({fb}, {agg}) not in {FILTERBANKS} x {AGGREGATIONS}"
+        )
+    if len(entry) == 2:
+        return (fb, agg)
+    weight = entry[2]
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight < 1e6:
+        raise SssleError(
+            f"weak-sep: energy resolution ({fb}, {agg}) weight {weight!r} not in (0, 1e6)"
+        )
+    return (fb, agg) if weight == 1 else (fb, agg, float(weight))
 
 
 def make_config(raw: dict[str, Any]) -> WeakSepConfig:
@@ -199,6 +241,9 @@ def make_config(raw: dict[str, Any]) -> WeakSepConfig:
         base = tomllib.loads(text)
     merged = {**base, **raw}
     known = {f.name for f in fields(WeakSepConfig)}
+    removed = sorted(set(merged) & set(REMOVED))
+    if removed:
+        raise SssleError(f"weak-sep: config key {removed[0]} was removed: {REMOVED[removed[0]]}")
     unknown = sorted(set(merged) - known)
     if unknown:
         raise SssleError(f"weak-sep: unknown config key(s) {', '.join(unknown)}")

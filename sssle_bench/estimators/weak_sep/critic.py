@@ -214,7 +214,6 @@ SEPARATOR_ONLY = frozenset(
         "unet_levels",
         "separator_arch",
         "silence_ratio",
-        "weight_mixture",
         "weight_consistency",
         "weight_critic",
         "weight_background",

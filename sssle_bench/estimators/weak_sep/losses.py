@@ -36,12 +36,18 @@ def magnitude_margin(energy_margin: float) -> float:
 
 def _aggregate(value: torch.Tensor, aggregation: str, n_frames: torch.Tensor) -> torch.Tensor:
     """``(B, M, T)`` magnitudes (zero in silent frames): per bin (``tf``), the mean over bands
-    of each frame (``frame``), or the mean over bands and non-silent frames (``clip``)."""
+    of each frame (``frame``, ours), the mean over non-silent frames of each band
+    (``spectrum``, the original's ``spectrum`` target), or the mean over bands and
+    non-silent frames (``clip``, the original's ``energy``). The original divides its
+    ``spectrum`` and ``energy`` sums by all frames, silent ones included
+    (``transform_spec_to_target`` with ``energy_masking=False``); here by the non-silent
+    ones, so a clip's silence does not shrink its terms (docs/weak-sep.md)."""
     if aggregation == "tf":
         return value
     if aggregation == "frame":
         return value.mean(dim=1, keepdim=True)
-    return value.mean(dim=1, keepdim=True).sum(dim=2, keepdim=True) / n_frames[:, None, None]
+    over_time = value.sum(dim=2, keepdim=True) / n_frames[:, None, None]
+    return over_time if aggregation == "spectrum" else over_time.mean(dim=1, keepdim=True)
 
 
 def consistency_loss(
@@ -60,8 +66,9 @@ def consistency_loss(
     Magnitudes of non-silent frames go through ``filterbank`` ``(M, F)`` (None: linear
     bins) and are aggregated (:func:`_aggregate`). Per clip: the L1 norm of the
     residual ``D = X - sum_present X_k`` plus the L1 norm of ``sum_absent X_k``, divided
-    by the count of aggregated non-silent elements (bands x frames, frames, 1); mean
-    over the batch. ``(linear, tf)`` without margin is the Pishdadian et al. mixture term.
+    by the count of aggregated non-silent elements (bands x frames, frames, bands, 1);
+    mean over the batch. ``(linear, tf)`` without margin is the Pishdadian et al.
+    mixture term.
 
     ``margin`` (a fraction of the clip's aggregated mixture L1): the asymmetric margin.
     As in the original's ``mixture_margin_asymmetric_loss``, the clip's summed
@@ -97,6 +104,7 @@ def consistency_loss(
         count = {
             "tf": n_frames * mix.shape[1],
             "frame": n_frames,
+            "spectrum": torch.full_like(n_frames, mix.shape[1]),
             "clip": torch.ones_like(n_frames),
         }[aggregation]
     per_clip = (error + absent.abs().sum(dim=(1, 2))) / count

@@ -4,6 +4,8 @@ masks, with the frozen classifier as critic; the batches training reads.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from ...dataset import GeneratedDataset, torch_dataset
@@ -30,6 +32,23 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def make_separator(config: Any, n_classes: int) -> torch.nn.Module:
+    """The U-Net of a config's ``separator_arch``, ``unet_channels``, ``unet_kernel`` and
+    ``unet_levels`` (weak-sep's and sup-sep's configs name them alike)."""
+    if config.separator_arch == "original":
+        return OriginalUNet(n_classes, config.unet_channels, config.unet_levels)
+    return UNet(n_classes, config.unet_channels, config.unet_kernel, config.unet_levels)
+
+
+def separator_spectra(config: Any, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Linear magnitude ``(B, F, T)`` of audio ``(B, n)`` and the input features of the
+    config's separator (log window-scaled magnitude for the original U-Net)."""
+    mag, _ = magnitude(audio, config.n_fft, config.hop)
+    if config.separator_arch == "original":
+        return mag, original_features(mag / float(sqrt_hann(config.n_fft).sum()))
+    return mag, log_features(mag)
+
+
 class Trainer:
     """Holds the networks and the fixed tensors (mel filterbank) for one configuration."""
 
@@ -38,12 +57,7 @@ class Trainer:
         #: Classifier outputs: one per class, plus "background present" with
         #: ``background_critic``.
         outputs = n_classes + int(config.background_critic)
-        if config.separator_arch == "original":
-            self.separator = OriginalUNet(n_classes, config.unet_channels, config.unet_levels)
-        else:
-            self.separator = UNet(
-                n_classes, config.unet_channels, config.unet_kernel, config.unet_levels
-            )
+        self.separator = make_separator(config, n_classes)
         if config.classifier_arch == "original":
             self.classifier = OriginalCRNN(
                 outputs,
@@ -63,10 +77,7 @@ class Trainer:
 
     def spectra(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mixture magnitude ``(B, F, T)`` and the separator's input features, on the device."""
-        mag, _ = magnitude(audio.to(self.device), self.config.n_fft, self.config.hop)
-        if self.config.separator_arch == "original":
-            return mag, original_features(mag / self.window_sum)
-        return mag, log_features(mag)
+        return separator_spectra(self.config, audio.to(self.device))
 
     def floor_reference(self, mag: torch.Tensor) -> torch.Tensor | None:
         """The mel scale (:func:`~.models.mel_scale`) of clips ``(B, F, T)`` that
@@ -117,20 +128,22 @@ class Trainer:
         # Window-scaled magnitudes (the original's `window_scaling`): a full-scale sinusoid
         # peaks at 0.5, so the loss weights mean what they mean in the original.
         scaled = x / self.window_sum
-        # With a margin, the asymmetric margin term *replaces* the plain mixture term (as in
-        # the original's margin configs); beside it, a symmetric term would cancel the margin.
+        # With a margin every resolution's term is the asymmetric margin term (as in the
+        # original's margin configs); no symmetric term beside it cancels the margin.
         relative = c.consistency_scale == "relative"
         room = margin if c.use_margin else None
         terms = {
-            "mixture": consistency_loss(scaled, masks, labels, frames, None, "tf", room, relative)
-        }
-        consistency = [
-            consistency_loss(
-                scaled, masks, labels, frames, self.filterbanks[fb], agg, room, relative
+            "consistency": consistency_term(
+                [
+                    weight
+                    * consistency_loss(
+                        scaled, masks, labels, frames, self.filterbanks[fb], agg, room, relative
+                    )
+                    for fb, agg, weight in c.resolutions()
+                ],
+                x,
             )
-            for fb, agg in c.energy_resolutions
-        ]
-        terms["consistency"] = torch.stack(consistency).mean() if consistency else x.new_zeros(())
+        }
         b, k = labels.shape
         sources = (x[:, None] * masks).reshape(b * k, *x.shape[1:])
         # sources and residual are judged at their mixture's scale (classifier_floor)
@@ -144,13 +157,25 @@ class Trainer:
                 flag = x.new_zeros(b) if background is None else background.to(x)
             terms["background"] = background_loss(self.classify(residual, scale), flag)
         weights = {
-            "mixture": c.weight_mixture,
             "consistency": c.weight_consistency,
             "critic": c.weight_critic,
             "background": c.weight_background,
         }
         terms["total"] = sum(weights[n] * v for n, v in terms.items())
         return terms
+
+
+def consistency_term(weighted: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """The energy-consistency term: the mean of the resolutions' weighted terms (the
+    original's ``create_average_of_losses``); zero without any resolution."""
+    return torch.stack(weighted).mean() if weighted else x.new_zeros(())
+
+
+def effective_weights(config: WeakSepConfig) -> dict[tuple[str, str], float]:
+    """What each consistency term weighs in the total loss: ``weight_consistency`` x its
+    own weight / the number of terms (docs/weak-sep.md tabulates them per variant)."""
+    n = len(config.energy_resolutions)
+    return {(fb, agg): config.weight_consistency * w / n for fb, agg, w in config.resolutions()}
 
 
 def mixture_loader(dataset, split, config, generator, shuffle, condition=None):
