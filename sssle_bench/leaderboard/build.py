@@ -134,8 +134,9 @@ def _check_out(out: Path, truth_dir: Path) -> None:
 
 
 def present_pairs(result: Validation, truth: pd.DataFrame, settings: ScoreSettings) -> pd.DataFrame:
-    """Mixture, condition, true and predicted level (dB) and the scored absolute error
-    (levels floored as the scorer does) of every present (mixture, condition, class)."""
+    """Mixture, condition, class, true and predicted level (dB) and the scored absolute
+    error (levels floored as the scorer does) of every present (mixture, condition,
+    class)."""
     present = truth["present"].to_numpy().astype(bool)
     true_db = truth[truth_column(settings.weighting)].to_numpy(float)
     pred_db = result.predictions["level_db"].to_numpy(float)
@@ -144,6 +145,7 @@ def present_pairs(result: Validation, truth: pd.DataFrame, settings: ScoreSettin
         {
             "mixture_id": truth["mixture_id"].to_numpy()[present],
             "condition": truth["condition"].to_numpy()[present],
+            "class": truth["class"].to_numpy()[present],
             "true_db": true_db[present],
             "pred_db": pred_db[present],
             "abs_err_db": stats[present, 1].astype(float),

@@ -1,0 +1,427 @@
+"""The ``sup-sep`` estimator: weak-sep's separators trained with *strong* supervision.
+
+The same U-Nets (``separator_arch``, ``unet_*``) and the same level read-out from masked
+spectrograms as ``weak-sep``, trained on the isolated sources a dataset saves
+(``generate --save-sources``) with the original's supervised loss
+(``cdsd/train_fully_supervised_separator.py`` with ``separation_loss``,
+``cdsd/losses.py`` l. 238-288, configs ``..._separator_supervised_lr1en4.json``): for
+each class, the L1 distance between the isolated source's window-scaled magnitude and
+the masked mixture's, over non-silent frames, divided by their count times the bins,
+weighed per frame by the inverse class prior (``class_prior_weighting``: 1/p where the
+class sounds, 1/(1-p) where not, p its share of the training frames), summed over
+classes, averaged over the batch. It is the ceiling of mask separation for a network
+and the capacity gate of ``weak-sep`` (issue 23).
+
+One model per background condition, like weak-sep; each epoch is checkpointed under
+``workdir/conditions/{condition}`` and a rerun resumes; the best validation epoch is
+kept (early stopping after ``patience`` epochs without a lower validation loss).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import typing
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ..dataset import GeneratedDataset, MixtureInfo
+from ..errors import SssleError, excerpt
+from ..paths import check_name, write_bytes, write_text
+from .base import BaseEstimator, Prediction, read_estimator_json
+from .options import check_options
+from .spectral import spectrogram_prediction
+from .spectral import window as sqrt_hann
+from .weak_sep.losses import non_silent_frames
+from .weak_sep.torch_files import load_torch_file, load_weights
+from .weak_sep.trainer import make_separator, separator_spectra, valid_split
+
+#: The separator presets: the separator fields of weak-sep's ``cpu`` and ``paper``
+#: presets, and the original's supervised learning rate 1e-4 for ``paper``.
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu": {"unet_channels": 4, "unet_levels": 3, "learning_rate": 3e-3},
+    "paper": {
+        "unet_channels": 64,
+        "unet_levels": 4,
+        "separator_arch": "original",
+        "learning_rate": 1e-4,
+    },
+}
+
+LIMITS: dict[str, tuple[float | None, float | None]] = {
+    "sample_rate": (1, None),
+    "n_fft": (16, None),
+    "hop": (1, None),
+    "unet_channels": (1, 1024),
+    "unet_kernel": (1, 15),
+    "unet_levels": (1, 8),
+    "silence_ratio": (0.0, 1.0),
+    "learning_rate": (0.0, 1.0),
+    "batch_size": (1, 4096),
+    "epochs": (1, 100000),
+    "patience": (0, None),
+    "max_train_mixtures": (1, None),
+    "threads": (1, 1024),
+    "seed": (0, 2**32 - 1),
+}
+
+
+@dataclass(frozen=True)
+class SupSepConfig:
+    """Separator, STFT (``n_fft``/``hop`` samples at ``sample_rate`` Hz), loss and training."""
+
+    sample_rate: int = 16000
+    n_fft: int = 512
+    hop: int = 128
+    unet_channels: int = 4
+    unet_kernel: int = 5
+    unet_levels: int = 3
+    #: "compact" or "original" (weak-sep's ``separator_arch``)
+    separator_arch: str = "compact"
+    #: frames below this fraction of the clip's loudest frame (magnitude sum) are left out
+    silence_ratio: float = 0.01
+    #: the original's per-frame inverse class-prior weights (its supervised configs: true)
+    class_prior_weighting: bool = True
+    learning_rate: float = 3e-3
+    batch_size: int = 8
+    epochs: int = 50
+    patience: int = 5
+    #: training (and validation) mixtures per condition, evenly spaced; None = all
+    max_train_mixtures: int | None = None
+    threads: int = 1
+    device: str = "cpu"
+    seed: int = 0
+    #: conditions to train one model each for; None = every condition of the dataset
+    conditions: tuple[str, ...] | None = None
+    weighting: str = "A"
+
+    def __post_init__(self) -> None:
+        check_options(
+            "sup-sep",
+            asdict(self),
+            typing.get_type_hints(SupSepConfig),
+            LIMITS,
+            {"weighting": ("A", "Z"), "separator_arch": ("compact", "original")},
+        )
+        for condition in self.conditions or ():
+            check_name(condition, "condition", "sup-sep config")
+        if self.hop > self.n_fft:
+            raise SssleError(f"sup-sep config: hop {self.hop} is larger than n_fft {self.n_fft}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def make_sup_config(raw: dict[str, Any]) -> SupSepConfig:
+    """A config from TOML data, optionally based on ``preset = "cpu" | "paper"``."""
+    raw = dict(raw)
+    preset = raw.pop("preset", None)
+    if preset is not None and preset not in PRESETS:
+        raise SssleError(f"sup-sep: unknown preset {preset!r} (cpu, paper)")
+    merged = {**PRESETS.get(preset, {}), **raw}
+    unknown = sorted(set(merged) - {f.name for f in fields(SupSepConfig)})
+    if unknown:
+        raise SssleError(f"sup-sep: unknown config key(s) {', '.join(unknown)}")
+    if isinstance(merged.get("conditions"), list):
+        merged["conditions"] = tuple(merged["conditions"])
+    return SupSepConfig(**merged)
+
+
+def separation_loss(
+    x: torch.Tensor,
+    masks: torch.Tensor,
+    sources: torch.Tensor,
+    frames: torch.Tensor,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The original's supervised loss on window-scaled magnitudes: mixture ``x``
+    ``(B, F, T)``, masks and isolated sources ``(B, K, F, T)``, non-silent frames
+    ``(B, T)``, per-frame weights ``(B, K, T)`` (None: 1). Per clip and class:
+    ``sum |S_k - X M_k| w_k`` over non-silent elements / (non-silent frames x F); summed
+    over classes, mean over the batch."""
+    diff = (sources - x[:, None] * masks).abs() * frames[:, None, None, :]
+    if weights is not None:
+        diff = diff * weights[:, :, None, :]
+    count = frames.sum(dim=1).clamp(min=1.0) * x.shape[1]
+    return (diff.sum(dim=(2, 3)) / count[:, None]).sum(dim=1).mean()
+
+
+def prior_weights(active: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
+    """The original's class-prior frame weights: ``1/p_k`` where class k sounds in a frame
+    (``active`` ``(B, K, T)`` in {0, 1}), ``1/(1 - p_k)`` where not."""
+    p = priors[None, :, None]
+    return active / p + (1 - active) / (1 - p)
+
+
+def active_frames(sources: torch.Tensor) -> torch.Tensor:
+    """``(B, K, T)``: 1 in the frames where an isolated source's magnitude is not zero
+    (Scaper's isolated events are exactly zero outside their span)."""
+    return (sources.sum(dim=2) > 1e-7).to(sources.dtype)
+
+
+class _Clips:
+    """Every mixture of one split and condition in memory: audio ``(N, n)``, isolated
+    class tracks ``(N, K, n)`` (zeros for absent classes), float32; read once."""
+
+    def __init__(self, dataset: GeneratedDataset, split: str, condition: str, limit: int | None):
+        mixes = list(dataset.mixtures(split, (condition,)))
+        if limit is not None and len(mixes) > limit:
+            mixes = [mixes[int(i * len(mixes) / limit)] for i in range(limit)]
+        if not mixes:
+            raise SssleError(f"sup-sep: no {split} mixtures of condition {condition!r}")
+        audio, tracks = [], []
+        for mix in mixes:
+            saved = dataset.sources(mix)
+            audio.append(mix.audio.astype(np.float32))
+            zeros = np.zeros_like(audio[-1])
+            tracks.append(
+                np.stack([saved.get(c, zeros).astype(np.float32) for c in dataset.classes])
+            )
+        self.audio = torch.from_numpy(np.stack(audio))
+        self.tracks = torch.from_numpy(np.stack(tracks))
+
+
+class SupSep(BaseEstimator):
+    """Mask separation trained on isolated sources (strong supervision), weak-sep's
+    networks and level read-out; see the module docstring."""
+
+    name: ClassVar[str] = "sup-sep"
+    supervision: ClassVar[str] = "strong"
+    description: ClassVar[str] = "supervised mask separation (the capacity gate of weak-sep)"
+
+    def __init__(self, **config: Any):
+        self.cfg = make_sup_config(config)
+        self.config = self.cfg.to_dict()
+        self.state: dict[str, Any] = {}
+        self.workdir: Path | None = None
+        self.separators: dict[str, torch.nn.Module] = {}
+        self.classes: list[str] = []
+        self.log = print
+        self.window_sum = float(sqrt_hann(self.cfg.n_fft).sum())
+
+    # -- training -------------------------------------------------------------------
+    def fit(self, dataset: GeneratedDataset, split: str = "train") -> None:
+        """One separator per condition, trained on its mixtures' isolated sources."""
+        conditions = self.cfg.conditions or dataset.conditions
+        unknown = sorted(set(conditions) - set(dataset.conditions))
+        if unknown:
+            raise SssleError(
+                f"sup-sep: condition(s) {', '.join(unknown)} not in {dataset.root} "
+                f"(has {', '.join(dataset.conditions)})"
+            )
+        if "sources_dir" not in dataset.table(split):
+            raise SssleError(
+                f"sup-sep: {dataset.root} has no saved sources (generate it with --save-sources)"
+            )
+        torch.set_num_threads(self.cfg.threads)
+        self.classes = list(dataset.classes)
+        history = {}
+        for condition in conditions:
+            self.log(f"sup-sep: training the {condition} model")
+            self.separators[condition], history[condition] = self._fit_one(
+                dataset, split, condition
+            )
+        self.state = {"history": history}
+
+    def _spectra(self, audio: torch.Tensor, tracks: torch.Tensor):
+        """Window-scaled magnitudes of mixtures and sources, and the separator's input."""
+        device = torch.device(self.cfg.device)
+        mag, feats = separator_spectra(self.cfg, audio.to(device))
+        b, k, n = tracks.shape
+        src, _ = separator_spectra(self.cfg, tracks.reshape(b * k, n).to(device))
+        return mag / self.window_sum, src.reshape(b, k, *mag.shape[1:]) / self.window_sum, feats
+
+    def _priors(self, clips: _Clips) -> torch.Tensor:
+        """Each class's share of the training frames it sounds in (clamped to (0, 1))."""
+        counts = torch.zeros(len(self.classes), dtype=torch.float64)
+        total = 0
+        for start in range(0, len(clips.audio), 64):
+            _, src, _ = self._spectra(
+                clips.audio[start : start + 64], clips.tracks[start : start + 64]
+            )
+            active = active_frames(src).cpu()
+            counts += active.sum(dim=(0, 2)).double()
+            total += active.shape[0] * active.shape[2]
+        return (counts / max(total, 1)).clamp(1e-3, 1 - 1e-3).float()
+
+    def _run_epoch(self, net, clips: _Clips, priors, opt=None, order=None) -> float:
+        net.train(opt is not None)
+        order = torch.arange(len(clips.audio)) if order is None else order
+        total, n = 0.0, 0
+        device = torch.device(self.cfg.device)
+        with torch.set_grad_enabled(opt is not None):
+            for start in range(0, len(order), self.cfg.batch_size):
+                idx = order[start : start + self.cfg.batch_size]
+                x, src, feats = self._spectra(clips.audio[idx], clips.tracks[idx])
+                frames = non_silent_frames(x, self.cfg.silence_ratio)
+                weights = (
+                    prior_weights(active_frames(src), priors.to(device))
+                    if self.cfg.class_prior_weighting
+                    else None
+                )
+                loss = separation_loss(x, net(feats), src, frames, weights)
+                if opt is not None:
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                total += float(loss.detach()) * len(idx)
+                n += len(idx)
+        return total / n
+
+    def _fit_one(self, dataset: GeneratedDataset, split: str, condition: str):
+        c = self.cfg
+        torch.manual_seed(c.seed)
+        generator = torch.Generator().manual_seed(c.seed)
+        net = make_separator(c, len(self.classes)).to(torch.device(c.device))
+        opt = torch.optim.Adam(net.parameters(), lr=c.learning_rate)
+        self.log(f"sup-sep: reading the {condition} mixtures and their sources")
+        train = _Clips(dataset, split, condition, c.max_train_mixtures)
+        valid_name = valid_split(dataset, split)
+        valid = (
+            None
+            if valid_name is None
+            else _Clips(dataset, valid_name, condition, c.max_train_mixtures)
+        )
+        priors = self._priors(train)
+        history: dict[str, Any] = {"condition": condition, "priors": priors.tolist(), "epochs": []}
+        best, best_state, stale = float("inf"), None, 0
+        folder = None if self.workdir is None else self.workdir / "conditions" / condition
+        checkpoint = None if folder is None else folder / "checkpoint.pt"
+        if checkpoint is not None and checkpoint.is_file():
+            saved = load_torch_file(
+                checkpoint,
+                "sup-sep checkpoint",
+                ("separator", "optimizer", "progress", "generator"),
+            )
+            load_weights(net, saved["separator"], checkpoint, "separator")
+            opt.load_state_dict(saved["optimizer"])
+            generator.set_state(saved["generator"])
+            progress = json.loads(saved["progress"])
+            history, best, stale = progress["history"], progress["best"], progress["stale"]
+            best_state = saved.get("best")
+            self.log(f"resuming from {checkpoint} (epoch {len(history['epochs'])})")
+        while len(history["epochs"]) < c.epochs and not (c.patience and stale >= c.patience):
+            epoch = len(history["epochs"]) + 1
+            order = torch.randperm(len(train.audio), generator=generator)
+            start = time.perf_counter()
+            loss = self._run_epoch(net, train, priors, opt, order)
+            record = {"train": loss, "train_seconds": time.perf_counter() - start}
+            if valid is not None:
+                record["valid"] = self._run_epoch(net, valid, priors)
+            history["epochs"].append(record)
+            score = record.get("valid", loss)
+            if score < best:
+                best, stale = score, 0
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            else:
+                stale += 1
+            shown = f" | valid {record['valid']:.5f}" if "valid" in record else ""
+            self.log(f"{condition} epoch {epoch}/{c.epochs}: train {loss:.5f}{shown}")
+            if checkpoint is not None:
+                buf = io.BytesIO()
+                progress = json.dumps({"history": history, "best": best, "stale": stale})
+                torch.save(
+                    {
+                        "separator": net.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "progress": progress,
+                        "generator": generator.get_state(),
+                        "best": best_state,
+                    },
+                    buf,
+                )
+                write_bytes(folder, "checkpoint.pt", buf.getvalue())
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        net.eval()
+        return net, history
+
+    # -- files ----------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        buf = io.BytesIO()
+        torch.save({"conditions": {c: n.state_dict() for c, n in self.separators.items()}}, buf)
+        write_bytes(Path(directory), "model.pt", buf.getvalue())
+        blob = {
+            "name": self.name,
+            "config": self.config,
+            "classes": self.classes,
+            "conditions": list(self.separators),
+        }
+        write_text(Path(directory), "estimator.json", json.dumps(blob, indent=1))
+        write_text(
+            Path(directory), "history.json", json.dumps(self.state.get("history", {}), indent=1)
+        )
+
+    @classmethod
+    def load(cls, directory: Path) -> SupSep:
+        fields_ = {"config": dict, "classes": list, "conditions": list}
+        blob = read_estimator_json(Path(directory) / "estimator.json", fields_)
+        est = cls(**blob["config"])
+        est.classes = blob["classes"]
+        path = Path(directory) / "model.pt"
+        saved = load_torch_file(path, "sup-sep model", ("conditions",))
+        for condition in blob["conditions"]:
+            weights = (
+                saved["conditions"].get(condition)
+                if isinstance(saved["conditions"], dict)
+                else None
+            )
+            if not isinstance(weights, dict):
+                raise SssleError(f"{path}: no weights of condition {excerpt(condition)}")
+            net = make_separator(est.cfg, len(est.classes)).to(torch.device(est.cfg.device))
+            load_weights(net, weights, path, "separator")
+            net.eval()
+            est.separators[condition] = net
+        return est
+
+    # -- prediction -----------------------------------------------------------------
+    def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Prediction:
+        return self.predict_batch([audio], sr, [info])[0]
+
+    def _net_for(self, info: MixtureInfo | None) -> torch.nn.Module:
+        if info is not None and info.condition in self.separators:
+            return self.separators[info.condition]
+        if len(self.separators) == 1:
+            return next(iter(self.separators.values()))
+        condition = None if info is None else info.condition
+        raise SssleError(
+            f"sup-sep: no model for condition {condition!r} "
+            f"(trained: {', '.join(self.separators)}); pass the mixture's info"
+        )
+
+    @torch.inference_mode()
+    def predict_batch(
+        self, audios: list[np.ndarray], sr: int, infos: list[MixtureInfo | None]
+    ) -> list[Prediction]:
+        """Clip levels, LAeq per interval and LAFmax of each mixture's masked spectrograms,
+        through its condition's separator, 4 clips per forward pass."""
+        interval_s = next((i.interval_s for i in infos if i is not None), 1.0)
+        groups: dict[int, list[int]] = {}
+        nets: dict[int, torch.nn.Module] = {}
+        for i, info in enumerate(infos):
+            net = self._net_for(info)
+            groups.setdefault(id(net), []).append(i)
+            nets[id(net)] = net
+        out: list[Prediction | None] = [None] * len(audios)
+        c = self.cfg
+        for key, indices in groups.items():
+            for start in range(0, len(indices), 4):
+                chunk = indices[start : start + 4]
+                batch = torch.from_numpy(np.stack([audios[i] for i in chunk]).astype(np.float32))
+                mag, feats = separator_spectra(c, batch.to(torch.device(c.device)))
+                sources = (nets[key](feats) * mag[:, None]).cpu().numpy()
+                levels, lafmax, laeq = spectrogram_prediction(
+                    sources, batch.shape[1], sr, c.weighting, interval_s, c.n_fft, c.hop
+                )
+                for b, i in enumerate(chunk):
+                    out[i] = Prediction(
+                        dict(zip(self.classes, map(float, levels[b]), strict=True)),
+                        dict(zip(self.classes, map(float, lafmax[b]), strict=True)),
+                        dict(zip(self.classes, laeq[b], strict=True)),
+                    )
+        return out  # type: ignore[return-value]

@@ -1,0 +1,110 @@
+"""sup-sep: the original's supervised loss on hand-made tensors, training that resumes to
+the same weights, levels that follow the isolated sources, and hostile model folders."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sssle_bench.dataset import GeneratedDataset
+from sssle_bench.errors import SssleError
+from sssle_bench.estimators import estimator_class
+from sssle_bench.estimators.run import load_trained, train
+from sssle_bench.estimators.sup_sep import (
+    active_frames,
+    make_sup_config,
+    prior_weights,
+    separation_loss,
+)
+
+QUICK = {"preset": "cpu", "epochs": 2, "batch_size": 4, "conditions": ["none"]}
+
+
+def test_separation_loss_on_a_hand_made_clip():
+    """2 bins x 2 frames, mixture 1 everywhere; class 0's source 0.5 in both frames, class
+    1's 1.0 in frame 0 only; masks 0.25 and 1. Per element |S - X M|: class 0: 0.25 x 4;
+    class 1: 0 in frame 0, 1 in frame 1 (x2 bins). Over 2 frames x 2 bins: 1/4 + 2/4."""
+    x = torch.ones(1, 2, 2)
+    sources = torch.tensor([[[[0.5, 0.5], [0.5, 0.5]], [[1.0, 0.0], [1.0, 0.0]]]])
+    masks = torch.stack([torch.full((2, 2), 0.25), torch.ones(2, 2)])[None]
+    frames = torch.ones(1, 2)
+    assert float(separation_loss(x, masks, sources, frames)) == pytest.approx(0.25 + 0.5)
+    # frame 1 silent: only frame 0 counts, over 1 frame x 2 bins: (0.25 x 2 + 0) / 2
+    silent = torch.tensor([[1.0, 0.0]])
+    assert float(separation_loss(x, masks, sources, silent)) == pytest.approx(0.25)
+    # class-prior weights: class 1 sounds in frame 0 only; p = (0.5, 0.25)
+    active = active_frames(sources)
+    assert active.tolist() == [[[1.0, 1.0], [1.0, 0.0]]]
+    w = prior_weights(active, torch.tensor([0.5, 0.25]))
+    assert torch.allclose(w, torch.tensor([[[2.0, 2.0], [4.0, 1 / 0.75]]]))
+    # class 0: 0.25 x 2 per frame x weight 2 = 2 over 4; class 1: frame 1 (1 + 1) / 0.75 over 4
+    expected = 2 * 0.25 * 4 / 4 + (2 / 0.75) / 4
+    assert float(separation_loss(x, masks, sources, frames, w)) == pytest.approx(expected)
+
+
+def test_config_presets_and_refusals():
+    assert make_sup_config({"preset": "paper"}).separator_arch == "original"
+    assert make_sup_config({"preset": "cpu", "unet_channels": 16}).unet_channels == 16
+    with pytest.raises(SssleError, match="unknown config key"):
+        make_sup_config({"critic": 1})
+    with pytest.raises(SssleError, match="unknown preset"):
+        make_sup_config({"preset": "huge"})
+    with pytest.raises(SssleError, match="unet_channels"):
+        make_sup_config({"unet_channels": 0})
+
+
+def test_sup_sep_trains_resumes_and_reads_levels(toy_dataset: Path, tmp_path: Path):
+    """Two runs give the same weights; one stopped after epoch 1 and resumed gives them too;
+    the trained model predicts finite levels for present classes of held-out mixtures, and
+    its separation loss fell from the first epoch."""
+    a = train("sup-sep", toy_dataset, tmp_path / "a", QUICK)
+    train("sup-sep", toy_dataset, tmp_path / "b", QUICK)
+    wa = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["conditions"]["none"]
+    wb = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["conditions"]["none"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    train("sup-sep", toy_dataset, tmp_path / "c", {**QUICK, "epochs": 1})
+    logs: list[str] = []
+    est = estimator_class("sup-sep")(**QUICK)
+    est.workdir, est.log = tmp_path / "c", logs.append
+    est.fit(GeneratedDataset(toy_dataset))
+    assert any(line.startswith("resuming from") for line in logs)
+    resumed = est.separators["none"].state_dict()
+    assert all(torch.equal(wa[k], resumed[k]) for k in wa)
+    epochs = a.state["history"]["none"]["epochs"]
+    assert len(epochs) == 2 and epochs[1]["train"] < epochs[0]["train"]
+    model = load_trained("sup-sep", tmp_path / "a")
+    ds = GeneratedDataset(toy_dataset)
+    mix = next(iter(ds.mixtures("test", ("none",))))
+    pred = model.predict(mix.audio, mix.sample_rate, mix.info)
+    assert set(pred.levels) == set(ds.classes)
+    assert all(np.isfinite(v) and v < 0 for v in pred.levels.values())
+
+
+def test_sup_sep_needs_saved_sources(toy_dataset: Path, tmp_path: Path, monkeypatch):
+    ds = GeneratedDataset(toy_dataset)
+    table = ds.table("train").drop(columns=["sources_dir"])
+    monkeypatch.setattr(GeneratedDataset, "table", lambda self, split: table)
+    est = estimator_class("sup-sep")(**QUICK)
+    with pytest.raises(SssleError, match="--save-sources"):
+        est.fit(ds)
+
+
+def test_a_planted_pickle_is_refused_unread(tmp_path: Path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    blob = {"name": "sup-sep", "config": {"preset": "cpu"}, "classes": ["dog_bark"]}
+    (folder / "estimator.json").write_text(json.dumps({**blob, "conditions": ["none"]}))
+    (folder / "sssle_estimator.json").write_text(json.dumps({"name": "sup-sep"}))
+
+    class Boom:
+        def __reduce__(self):
+            return (print, ("code ran",))
+
+    (folder / "model.pt").write_bytes(pickle.dumps({"conditions": Boom()}))
+    with pytest.raises(SssleError, match="model.pt"):
+        estimator_class("sup-sep").load(folder)
