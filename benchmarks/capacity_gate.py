@@ -13,6 +13,7 @@ interval (mixtures resampled). A width passes when every class's paired interval
 below zero. Also: parameters, training mixtures per second (median epoch), training
 wall time, and inference speed on one thread (x real time, 4 s clips).
 
+``--arch original --levels 4 --widths 64`` is the original's U-Net (9.6M parameters).
 Resumable: each width trains into ``DIR/w{width}`` (per-epoch checkpoints) and its
 predictions are kept in ``DIR/w{width}/predictions.csv``. Writes ``DIR/gate.json`` and
 prints the Markdown table.
@@ -105,6 +106,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--widths", default="4,8,16")
     parser.add_argument("--levels", type=int, default=3)
+    parser.add_argument(
+        "--arch", default="compact", help="separator_arch: compact, or original (the paper's)"
+    )
     parser.add_argument("--train", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--patience", type=int, default=5)
@@ -120,9 +124,10 @@ def main() -> None:
     classes = list(dataset.classes)
     results = []
     for width in [int(w) for w in args.widths.split(",")]:
-        folder = args.out / f"w{width}"
+        folder = args.out / (f"w{width}" if args.arch == "compact" else f"{args.arch}-w{width}")
         config = {
             "preset": "cpu",
+            "separator_arch": args.arch,
             "unet_channels": width,
             "unet_levels": args.levels,
             "max_train_mixtures": args.train,
@@ -148,6 +153,7 @@ def main() -> None:
             none_predictions(model, dataset, predictions)
         ours = none_pairs(predictions, args.dataset, settings)
         row = {
+            "arch": args.arch,
             "width": width,
             "levels": args.levels,
             "parameters": sum(p.numel() for p in model.separators["none"].parameters()),
@@ -176,7 +182,9 @@ def main() -> None:
 
 def table(results: list[dict], classes: list[str], prior: dict) -> str:
     """The gate as Markdown: one row per width, then the class-prior's row."""
-    head = "| width | parameters | " + " | ".join(f"{c}: MAE, minus class-prior" for c in classes)
+    head = "| network (width x levels) | parameters | " + " | ".join(
+        f"{c}: MAE, minus class-prior" for c in classes
+    )
     head += " | training mixtures/s | inference x real time (1 thread) | passes |"
     lines = [head, "|---" * (len(classes) + 5) + "|"]
     for r in results:
@@ -187,7 +195,7 @@ def table(results: list[dict], classes: list[str], prior: dict) -> str:
                 f"{m[0]:.2f} [{m[1]:.2f}, {m[2]:.2f}], {d[0]:+.2f} [{d[1]:+.2f}, {d[2]:+.2f}]"
             )
         lines.append(
-            f"| {r['width']} | {r['parameters']:,} | "
+            f"| {r['arch']} {r['width']} x {r['levels']} | {r['parameters']:,} | "
             + " | ".join(cells)
             + f" | {r['train_mixtures_per_s']:.1f} | {r['inference_x_real_time_1_thread']:.0f} | "
             + ("yes" if r["passes"] else "no")

@@ -15,7 +15,7 @@ With torch installed, :func:`torch_dataset` wraps a split as a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -159,11 +159,19 @@ class GeneratedDataset:
         wide = truth.pivot(index=["mixture_id", "condition"], columns="class", values=column)
         return wide[list(self.classes)]
 
-    def _rows(self, split: str, conditions: tuple[str, ...] | None) -> Iterator[tuple[Any, Any]]:
-        """``(row, wide truth columns)`` of the split's table, optionally some conditions."""
+    def _rows(
+        self,
+        split: str,
+        conditions: tuple[str, ...] | None,
+        ids: Collection[str] | None = None,
+    ) -> Iterator[tuple[Any, Any]]:
+        """``(row, wide truth columns)`` of the split's table, optionally some conditions
+        and some mixture ids."""
         table = self.table(split)
         if conditions is not None:
             table = table[table["condition"].isin(conditions)]
+        if ids is not None:
+            table = table[table["mixture_id"].isin(set(ids))]
         truth = self.truth(split)
         wide = {c: self.wide(split, c, truth) for c in ("present", "level_dbfs", "level_dbfs_a")}
         for row in table.itertuples(index=False):
@@ -181,9 +189,15 @@ class GeneratedDataset:
             for row, wide in self._rows(split, None)
         ]
 
-    def mixtures(self, split: str, conditions: tuple[str, ...] | None = None) -> Iterator[Mixture]:
-        """Every mixture of ``split`` (in file order), optionally only some conditions."""
-        for row, wide in self._rows(split, conditions):
+    def mixtures(
+        self,
+        split: str,
+        conditions: tuple[str, ...] | None = None,
+        ids: Collection[str] | None = None,
+    ) -> Iterator[Mixture]:
+        """Every mixture of ``split`` (in file order), optionally only some conditions and
+        some mixture ids (the others' audio is not read)."""
+        for row, wide in self._rows(split, conditions, ids):
             key = (row.mixture_id, row.condition)
             audio, sr = read_audio(self.root / row.audio_path)
             sources = getattr(row, "sources_dir", None)

@@ -169,9 +169,10 @@ class _Clips:
     class tracks ``(N, K, n)`` (zeros for absent classes), float32; read once."""
 
     def __init__(self, dataset: GeneratedDataset, split: str, condition: str, limit: int | None):
-        mixes = list(dataset.mixtures(split, (condition,)))
-        if limit is not None and len(mixes) > limit:
-            mixes = [mixes[int(i * len(mixes) / limit)] for i in range(limit)]
+        ids = sorted(dataset.table(split)["mixture_id"].unique())
+        if limit is not None and len(ids) > limit:
+            ids = [ids[int(i * len(ids) / limit)] for i in range(limit)]
+        mixes = list(dataset.mixtures(split, (condition,), ids))
         if not mixes:
             raise SssleError(f"sup-sep: no {split} mixtures of condition {condition!r}")
         audio, tracks = [], []
