@@ -89,6 +89,20 @@ def read_estimator_json(path: Path, fields: dict[str, type]) -> dict[str, Any]:
     return blob
 
 
+def condition_model(models: dict[str, Any], info: MixtureInfo | None, name: str) -> Any:
+    """The model of a mixture's condition among per-condition ``models``; a single
+    trained model serves any mixture; else one clear error (``name``: the estimator)."""
+    if info is not None and info.condition in models:
+        return models[info.condition]
+    if len(models) == 1:
+        return next(iter(models.values()))
+    condition = None if info is None else info.condition
+    raise SssleError(
+        f"{name}: no model for condition {condition!r} "
+        f"(trained: {', '.join(models)}); pass the mixture's info"
+    )
+
+
 def check_level(path: Path, where: str, value: Any) -> None:
     """A saved level (dB re full scale) is None (absent) or a finite number no louder
     than :data:`~sssle_bench.submission.MAX_LEVEL_DB`."""

@@ -33,7 +33,7 @@ import torch
 from ..dataset import GeneratedDataset, MixtureInfo
 from ..errors import SssleError, excerpt
 from ..paths import check_name, write_bytes, write_text
-from .base import BaseEstimator, Prediction, read_estimator_json
+from .base import BaseEstimator, Prediction, condition_model, read_estimator_json
 from .options import check_options
 from .spectral import spectrogram_prediction
 from .spectral import window as sqrt_hann
@@ -385,15 +385,7 @@ class SupSep(BaseEstimator):
         return self.predict_batch([audio], sr, [info])[0]
 
     def _net_for(self, info: MixtureInfo | None) -> torch.nn.Module:
-        if info is not None and info.condition in self.separators:
-            return self.separators[info.condition]
-        if len(self.separators) == 1:
-            return next(iter(self.separators.values()))
-        condition = None if info is None else info.condition
-        raise SssleError(
-            f"sup-sep: no model for condition {condition!r} "
-            f"(trained: {', '.join(self.separators)}); pass the mixture's info"
-        )
+        return condition_model(self.separators, info, "sup-sep")
 
     @torch.inference_mode()
     def predict_batch(

@@ -14,7 +14,7 @@ import torch
 from ...dataset import GeneratedDataset, MixtureInfo
 from ...errors import SssleError, excerpt
 from ...paths import write_bytes, write_text
-from ..base import BaseEstimator, Prediction, read_estimator_json
+from ..base import BaseEstimator, Prediction, condition_model, read_estimator_json
 from ..spectral import spectrogram_prediction
 from .config import WeakSepConfig, make_config
 from .critic import pretrain_shared_classifier
@@ -162,15 +162,7 @@ class WeakSep(BaseEstimator):
 
     def _trainer_for(self, info: MixtureInfo | None) -> Trainer:
         """The model of the mixture's condition; one trained model serves any mixture."""
-        if info is not None and info.condition in self.trainers:
-            return self.trainers[info.condition]
-        if len(self.trainers) == 1:
-            return next(iter(self.trainers.values()))
-        condition = None if info is None else info.condition
-        raise SssleError(
-            f"weak-sep: no model for condition {condition!r} "
-            f"(trained: {', '.join(self.trainers)}); pass the mixture's info"
-        )
+        return condition_model(self.trainers, info, "weak-sep")
 
     #: Clips per forward pass: small chunks keep full-resolution feature maps in cache.
     CHUNK = 4
