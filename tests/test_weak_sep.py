@@ -15,8 +15,9 @@ from sssle_bench.errors import SssleError
 from sssle_bench.estimators.run import train
 from sssle_bench.estimators.weak_sep import losses
 from sssle_bench.estimators.weak_sep.config import make_config
-from sssle_bench.estimators.weak_sep.models import mel_filterbank
+from sssle_bench.estimators.weak_sep.models import folded_for_inference, mel_filterbank
 from sssle_bench.estimators.weak_sep.train import objective_at_reference_masks
+from sssle_bench.estimators.weak_sep.trainer import make_separator
 from sssle_bench.levels import to_mono
 from sssle_bench.metrics import roc_auc
 
@@ -127,6 +128,29 @@ def test_mel_filterbank_shape_and_partition():
     fb = mel_filterbank(16000, 512, 40)
     assert fb.shape == (40, 257) and fb.min() >= 0 and fb.max() <= 1
     assert np.all(fb[:, 10:200].sum(axis=0) > 0.5)
+
+
+@pytest.mark.parametrize("arch,levels", [("compact", 3), ("original", 3)])
+def test_the_inference_copy_folds_batch_norms_and_gives_the_same_masks(arch, levels):
+    config = make_config({"separator_arch": arch, "unet_channels": 4, "unet_levels": levels})
+    torch.manual_seed(0)
+    net = make_separator(config, 3)
+    net.train()
+    with torch.no_grad():  # BatchNorm statistics far from the identity
+        for _ in range(3):
+            net(torch.randn(2, 1, 257, 67) * 3 + 1)
+    net.eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    folded = folded_for_inference(net)
+    x = torch.randn(2, 1, 257, 67)
+    with torch.no_grad():
+        masks, fast = net(x), folded(x)
+    assert torch.allclose(fast, masks, atol=1e-6) and not torch.equal(fast, torch.zeros_like(fast))
+    norms = [m for m in folded.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    # only the compact U-Net's input normalisation follows no convolution
+    assert len(norms) == (1 if arch == "compact" else 0)
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    assert net.training is False and any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
 
 
 def test_config_presets_and_errors():

@@ -38,13 +38,14 @@ from .options import check_options
 from .spectral import spectrogram_prediction
 from .spectral import window as sqrt_hann
 from .weak_sep.losses import non_silent_frames
+from .weak_sep.models import folded_for_inference
 from .weak_sep.torch_files import load_torch_file, load_weights
 from .weak_sep.trainer import make_separator, separator_spectra, valid_split
 
 #: The separator presets: the separator fields of weak-sep's ``cpu`` and ``paper``
 #: presets, and the original's supervised learning rate 1e-4 for ``paper``.
 PRESETS: dict[str, dict[str, Any]] = {
-    "cpu": {"unet_channels": 4, "unet_levels": 3, "learning_rate": 3e-3},
+    "cpu": {"unet_channels": 16, "unet_levels": 3, "learning_rate": 3e-3},
     "paper": {
         "unet_channels": 64,
         "unet_levels": 4,
@@ -403,11 +404,12 @@ class SupSep(BaseEstimator):
         out: list[Prediction | None] = [None] * len(audios)
         c = self.cfg
         for key, indices in groups.items():
+            net = folded_for_inference(nets[key])
             for start in range(0, len(indices), 4):
                 chunk = indices[start : start + 4]
                 batch = torch.from_numpy(np.stack([audios[i] for i in chunk]).astype(np.float32))
                 mag, feats = separator_spectra(c, batch.to(torch.device(c.device)))
-                sources = (nets[key](feats) * mag[:, None]).cpu().numpy()
+                sources = (net(feats) * mag[:, None]).cpu().numpy()
                 levels, lafmax, laeq = spectrogram_prediction(
                     sources, batch.shape[1], sr, c.weighting, interval_s, c.n_fft, c.hop
                 )

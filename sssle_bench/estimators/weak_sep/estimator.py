@@ -18,6 +18,7 @@ from ..base import BaseEstimator, Prediction, condition_model, read_estimator_js
 from ..spectral import spectrogram_prediction
 from .config import WeakSepConfig, make_config
 from .critic import pretrain_shared_classifier
+from .models import folded_for_inference
 from .torch_files import load_torch_file, load_weights
 from .train import fit, fit_in_parallel
 from .trainer import Trainer
@@ -182,21 +183,28 @@ class WeakSep(BaseEstimator):
             groups.setdefault(id(trainer), []).append(i)
             trainers[id(trainer)] = trainer
         for key, indices in groups.items():
+            separator = folded_for_inference(trainers[key].separator)
             for start in range(0, len(indices), self.CHUNK):
                 chunk = indices[start : start + self.CHUNK]
                 levels = self._predict_chunk(
-                    trainers[key], [audios[i] for i in chunk], sr, interval_s
+                    trainers[key], separator, [audios[i] for i in chunk], sr, interval_s
                 )
                 for i, lv in zip(chunk, levels, strict=True):
                     out[i] = lv
         return out  # type: ignore[return-value]
 
     def _predict_chunk(
-        self, trainer: Trainer, audios: list[np.ndarray], sr: int, interval_s: float
+        self,
+        trainer: Trainer,
+        separator: torch.nn.Module,
+        audios: list[np.ndarray],
+        sr: int,
+        interval_s: float,
     ) -> list[Prediction]:
+        """``separator``: the trainer's, folded for inference (:func:`folded_for_inference`)."""
         batch = torch.from_numpy(np.stack(audios).astype(np.float32))
         mag, feats = trainer.spectra(batch)
-        sources = (trainer.separator(feats) * mag[:, None]).cpu().numpy()
+        sources = (separator(feats) * mag[:, None]).cpu().numpy()
         c = self.cfg
         n = audios[0].size
         levels, lafmax, laeq = spectrogram_prediction(

@@ -34,10 +34,13 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def make_separator(config: Any, n_classes: int) -> torch.nn.Module:
     """The U-Net of a config's ``separator_arch``, ``unet_channels``, ``unet_kernel`` and
-    ``unet_levels`` (weak-sep's and sup-sep's configs name them alike)."""
+    ``unet_levels`` (weak-sep's and sup-sep's configs name them alike), in channels-last
+    memory layout (CPU convolutions and their gradients run 1.3-1.4x faster in it)."""
     if config.separator_arch == "original":
-        return OriginalUNet(n_classes, config.unet_channels, config.unet_levels)
-    return UNet(n_classes, config.unet_channels, config.unet_kernel, config.unet_levels)
+        net: torch.nn.Module = OriginalUNet(n_classes, config.unet_channels, config.unet_levels)
+    else:
+        net = UNet(n_classes, config.unet_channels, config.unet_kernel, config.unet_levels)
+    return net.to(memory_format=torch.channels_last)
 
 
 def separator_spectra(config: Any, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,6 +71,7 @@ class Trainer:
             )
         else:
             self.classifier = CRNN(outputs, config.classifier_channels, config.lstm_hidden)
+        self.classifier.to(memory_format=torch.channels_last)
         mel = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels)
         self.device = torch.device(config.device)
         self.separator.to(self.device)
