@@ -593,15 +593,38 @@ def train_cmd(
     required=True,
     help="Submission folder (predictions.csv + meta.toml).",
 )
+@click.option(
+    "--condition",
+    "conditions",
+    multiple=True,
+    help="Predict only this background condition's mixtures (repeatable; default: all). "
+    "Score such a file with --allow-missing.",
+)
 @scheduler_option
 def predict_cmd(
-    name: str, dataset_dir: Path, model_dir: Path, split: str, out: Path, scheduler: str | None
+    name: str,
+    dataset_dir: Path,
+    model_dir: Path,
+    split: str,
+    out: Path,
+    conditions: tuple[str, ...],
+    scheduler: str | None,
 ) -> None:
     """Predict every mixture and condition of a split into a submission folder."""
     from .estimators.run import predict
 
     with _engine(scheduler, (dataset_dir, model_dir)) as (executor, workers):
-        predict(name, dataset_dir, model_dir, out, split, click.echo, executor, workers)
+        predict(
+            name,
+            dataset_dir,
+            model_dir,
+            out,
+            split,
+            click.echo,
+            executor,
+            workers,
+            conditions or None,
+        )
 
 
 @main.command("estimators")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 from click.testing import CliRunner
 
 from sssle_bench.cli import main
@@ -61,3 +62,15 @@ def test_make_synthetic_sources_command(tmp_path: Path):
     result = CliRunner().invoke(main, ["make-synthetic-sources", "--out", str(tmp_path / "h")])
     assert result.exit_code == 0
     assert (tmp_path / "h" / "UrbanSound8K" / "metadata" / "UrbanSound8K.csv").is_file()
+
+
+def test_predict_some_conditions_from_the_command_line(toy_dataset: Path, tmp_path: Path):
+    model, sub = str(tmp_path / "m"), str(tmp_path / "s")
+    trained = CliRunner().invoke(main, ["train", "class-prior", str(toy_dataset), "--out", model])
+    assert trained.exit_code == 0, trained.output
+    args = ["predict", "class-prior", str(toy_dataset), "--model", model, "--out", sub]
+    ok = CliRunner().invoke(main, [*args, "--condition", "bg-20", "--condition", "none"])
+    assert ok.exit_code == 0, ok.output
+    assert set(pd.read_csv(tmp_path / "s" / "predictions.csv")["condition"]) == {"none", "bg-20"}
+    bad = CliRunner().invoke(main, [*args, "--condition", "bg-7"])
+    assert bad.exit_code == 2 and bad.output.startswith("error:") and "bg-7" in bad.output

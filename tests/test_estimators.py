@@ -75,6 +75,34 @@ def test_predict_writes_a_valid_submission(toy_dataset: Path, tmp_path: Path):
     assert 'supervision = "oracle"' in (out / "meta.toml").read_text()
 
 
+def test_predict_only_some_conditions(toy_dataset: Path, tmp_path: Path):
+    """A model trained for some conditions predicts only theirs; the file is scored with
+    missing rows allowed, and an unknown condition is one clear error."""
+    from sssle_bench.submission import validate_file
+
+    train("oracle-presence-split", toy_dataset, tmp_path / "m", {})
+    out = predict(
+        "oracle-presence-split",
+        toy_dataset,
+        tmp_path / "m",
+        tmp_path / "s",
+        echo=lambda s: None,
+        conditions=("none", "bg-20"),
+    )
+    frame = pd.read_csv(out / "predictions.csv")
+    assert set(frame["condition"]) == {"none", "bg-20"} and len(frame) == 3 * 2 * 5
+    assert not validate_file(out / "predictions.csv", toy_dataset, "test")[0].ok
+    assert validate_file(out / "predictions.csv", toy_dataset, "test", allow_missing=True)[0].ok
+    with pytest.raises(SssleError, match="no condition 'bg-7'"):
+        predict(
+            "oracle-presence-split",
+            toy_dataset,
+            tmp_path / "m",
+            tmp_path / "t",
+            conditions=("bg-7",),
+        )
+
+
 def test_stft_round_trip_and_spectrogram_levels():
     rng = np.random.default_rng(1)
     x = rng.standard_normal(16000) * 0.05

@@ -182,10 +182,12 @@ def predict(
     echo: Callable[[str], None] = print,
     executor: Executor | None = None,
     workers: int | None = None,
+    conditions: tuple[str, ...] | None = None,
 ) -> Path:
-    """Write ``out/predictions.csv`` (every condition; with a ``lafmax_db`` column when the
-    method predicts it), ``out/intervals.csv`` (when it predicts LAeq per interval) and
-    ``out/meta.toml``.
+    """Write ``out/predictions.csv`` (every condition, or only ``conditions``: a model
+    trained for some conditions; the file is then scored with ``--allow-missing``; with a
+    ``lafmax_db`` column when the method predicts it), ``out/intervals.csv`` (when it
+    predicts LAeq per interval) and ``out/meta.toml``.
 
     Mixtures are predicted in batches of :data:`BATCH` table rows, here or, with
     ``executor``, one batch per task on its workers (which must see the model and
@@ -194,7 +196,18 @@ def predict(
     where = str(Path(model_dir).resolve())
     est = _cached_model(name, where, _stamp(where))
     ds = GeneratedDataset(dataset_dir)
-    infos = [(info, str(path.resolve())) for info, path in ds.mixture_infos(split)]
+    if conditions is not None:
+        unknown = sorted(set(conditions) - set(ds.conditions))
+        if unknown:
+            raise SssleError(
+                f"{dataset_dir}: no condition {excerpt(unknown[0])} "
+                f"(it has {', '.join(ds.conditions)})"
+            )
+    infos = [
+        (info, str(path.resolve()))
+        for info, path in ds.mixture_infos(split)
+        if conditions is None or info.condition in conditions
+    ]
     tasks = [(name, where, ds.classes, infos[i : i + BATCH]) for i in range(0, len(infos), BATCH)]
     rows: list[tuple] = []
     spans: list[tuple] = []
