@@ -103,6 +103,20 @@ def test_predict_only_some_conditions(toy_dataset: Path, tmp_path: Path):
         )
 
 
+def test_mixtures_are_grouped_by_the_model_of_their_condition():
+    from sssle_bench.estimators.base import by_condition_model
+
+    infos = [MixtureInfo(f"m{i}", "test", c, {}) for i, c in enumerate(["b", "a", "b", "a", "b"])]
+    models = {"a": object(), "b": object()}
+    groups = by_condition_model(models, infos, "x")
+    assert [(m is models["b"], idx) for m, idx in groups] == [(True, [0, 2, 4]), (False, [1, 3])]
+    # one model serves every mixture, also one without info
+    only = {"a": object()}
+    assert by_condition_model(only, [*infos, None], "x") == [(only["a"], [0, 1, 2, 3, 4, 5])]
+    with pytest.raises(SssleError, match="x: no model for condition 'b'"):
+        by_condition_model({**only, "c": object()}, infos, "x")
+
+
 def test_stft_round_trip_and_spectrogram_levels():
     rng = np.random.default_rng(1)
     x = rng.standard_normal(16000) * 0.05

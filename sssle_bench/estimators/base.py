@@ -43,6 +43,21 @@ class Prediction:
     intervals: dict[str, np.ndarray] | None = None
 
 
+def predictions_of(
+    classes: list[str], levels: np.ndarray, lafmax: np.ndarray, laeq: np.ndarray
+) -> list[Prediction]:
+    """One :class:`Prediction` per clip of per-class arrays: clip levels and LAFmax
+    ``(clips, classes)``, LAeq per interval ``(clips, classes, intervals)`` (dB)."""
+    return [
+        Prediction(
+            dict(zip(classes, map(float, levels[b]), strict=True)),
+            dict(zip(classes, map(float, lafmax[b]), strict=True)),
+            dict(zip(classes, laeq[b], strict=True)),
+        )
+        for b in range(len(levels))
+    ]
+
+
 def as_prediction(result: Levels | Prediction) -> Prediction:
     """What ``predict`` returned, as a :class:`Prediction` (plain levels: clip level only)."""
     return result if isinstance(result, Prediction) else Prediction(dict(result))
@@ -101,6 +116,18 @@ def condition_model(models: dict[str, Any], info: MixtureInfo | None, name: str)
         f"{name}: no model for condition {condition!r} "
         f"(trained: {', '.join(models)}); pass the mixture's info"
     )
+
+
+def by_condition_model(
+    models: dict[str, Any], infos: list[MixtureInfo | None], name: str
+) -> list[tuple[Any, list[int]]]:
+    """Each of per-condition ``models`` that serves some of the mixtures ``infos``
+    (:func:`condition_model`), with the positions of those mixtures, in order."""
+    groups: dict[int, tuple[Any, list[int]]] = {}
+    for i, info in enumerate(infos):
+        model = condition_model(models, info, name)
+        groups.setdefault(id(model), (model, []))[1].append(i)
+    return list(groups.values())
 
 
 def check_level(path: Path, where: str, value: Any) -> None:

@@ -33,7 +33,13 @@ import torch
 from ..dataset import GeneratedDataset, MixtureInfo
 from ..errors import SssleError, excerpt
 from ..paths import check_name, write_bytes, write_text
-from .base import BaseEstimator, Prediction, condition_model, read_estimator_json
+from .base import (
+    BaseEstimator,
+    Prediction,
+    by_condition_model,
+    predictions_of,
+    read_estimator_json,
+)
 from .options import check_options
 from .spectral import spectrogram_prediction
 from .spectral import window as sqrt_hann
@@ -385,9 +391,6 @@ class SupSep(BaseEstimator):
     def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Prediction:
         return self.predict_batch([audio], sr, [info])[0]
 
-    def _net_for(self, info: MixtureInfo | None) -> torch.nn.Module:
-        return condition_model(self.separators, info, "sup-sep")
-
     @torch.inference_mode()
     def predict_batch(
         self, audios: list[np.ndarray], sr: int, infos: list[MixtureInfo | None]
@@ -395,28 +398,18 @@ class SupSep(BaseEstimator):
         """Clip levels, LAeq per interval and LAFmax of each mixture's masked spectrograms,
         through its condition's separator, 4 clips per forward pass."""
         interval_s = next((i.interval_s for i in infos if i is not None), 1.0)
-        groups: dict[int, list[int]] = {}
-        nets: dict[int, torch.nn.Module] = {}
-        for i, info in enumerate(infos):
-            net = self._net_for(info)
-            groups.setdefault(id(net), []).append(i)
-            nets[id(net)] = net
         out: list[Prediction | None] = [None] * len(audios)
         c = self.cfg
-        for key, indices in groups.items():
-            net = folded_for_inference(nets[key])
+        for separator, indices in by_condition_model(self.separators, infos, "sup-sep"):
+            net = folded_for_inference(separator)
             for start in range(0, len(indices), 4):
                 chunk = indices[start : start + 4]
                 batch = torch.from_numpy(np.stack([audios[i] for i in chunk]).astype(np.float32))
                 mag, feats = separator_spectra(c, batch.to(torch.device(c.device)))
                 sources = (net(feats) * mag[:, None]).cpu().numpy()
-                levels, lafmax, laeq = spectrogram_prediction(
+                arrays = spectrogram_prediction(
                     sources, batch.shape[1], sr, c.weighting, interval_s, c.n_fft, c.hop
                 )
-                for b, i in enumerate(chunk):
-                    out[i] = Prediction(
-                        dict(zip(self.classes, map(float, levels[b]), strict=True)),
-                        dict(zip(self.classes, map(float, lafmax[b]), strict=True)),
-                        dict(zip(self.classes, laeq[b], strict=True)),
-                    )
+                for i, prediction in zip(chunk, predictions_of(self.classes, *arrays), strict=True):
+                    out[i] = prediction
         return out  # type: ignore[return-value]

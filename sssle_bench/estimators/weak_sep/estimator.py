@@ -14,7 +14,13 @@ import torch
 from ...dataset import GeneratedDataset, MixtureInfo
 from ...errors import SssleError, excerpt
 from ...paths import write_bytes, write_text
-from ..base import BaseEstimator, Prediction, condition_model, read_estimator_json
+from ..base import (
+    BaseEstimator,
+    Prediction,
+    by_condition_model,
+    predictions_of,
+    read_estimator_json,
+)
 from ..spectral import spectrogram_prediction
 from .config import WeakSepConfig, make_config
 from .critic import pretrain_shared_classifier
@@ -161,10 +167,6 @@ class WeakSep(BaseEstimator):
     def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Prediction:
         return self.predict_batch([audio], sr, [info])[0]
 
-    def _trainer_for(self, info: MixtureInfo | None) -> Trainer:
-        """The model of the mixture's condition; one trained model serves any mixture."""
-        return condition_model(self.trainers, info, "weak-sep")
-
     #: Clips per forward pass: small chunks keep full-resolution feature maps in cache.
     CHUNK = 4
 
@@ -176,18 +178,12 @@ class WeakSep(BaseEstimator):
         clip levels, LAeq per interval and LAFmax of its masked spectrograms."""
         out: list[Prediction | None] = [None] * len(audios)
         interval_s = next((i.interval_s for i in infos if i is not None), 1.0)
-        groups: dict[int, list[int]] = {}
-        trainers: dict[int, Trainer] = {}
-        for i, info in enumerate(infos):
-            trainer = self._trainer_for(info)
-            groups.setdefault(id(trainer), []).append(i)
-            trainers[id(trainer)] = trainer
-        for key, indices in groups.items():
-            separator = folded_for_inference(trainers[key].separator)
+        for trainer, indices in by_condition_model(self.trainers, infos, "weak-sep"):
+            separator = folded_for_inference(trainer.separator)
             for start in range(0, len(indices), self.CHUNK):
                 chunk = indices[start : start + self.CHUNK]
                 levels = self._predict_chunk(
-                    trainers[key], separator, [audios[i] for i in chunk], sr, interval_s
+                    trainer, separator, [audios[i] for i in chunk], sr, interval_s
                 )
                 for i, lv in zip(chunk, levels, strict=True):
                     out[i] = lv
@@ -216,11 +212,4 @@ class WeakSep(BaseEstimator):
             levels = np.where(absent, -np.inf, levels)
             lafmax = np.where(absent, -np.inf, lafmax)
             laeq = np.where(absent[..., None], -np.inf, laeq)
-        return [
-            Prediction(
-                dict(zip(self.classes, map(float, levels[b]), strict=True)),
-                dict(zip(self.classes, map(float, lafmax[b]), strict=True)),
-                dict(zip(self.classes, laeq[b], strict=True)),
-            )
-            for b in range(len(audios))
-        ]
+        return predictions_of(self.classes, levels, lafmax, laeq)
