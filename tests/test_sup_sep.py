@@ -48,8 +48,17 @@ def test_separation_loss_on_a_hand_made_clip():
 
 
 def test_config_presets_and_refusals():
+    from sssle_bench.estimators.sup_sep import SEPARATOR_FIELDS
+    from sssle_bench.estimators.weak_sep.config import make_config
+
+    for name, lr in (("cpu", 3e-3), ("paper", 1e-4)):
+        sup, weak = make_sup_config({"preset": name}), make_config({"preset": name})
+        assert all(getattr(sup, k) == getattr(weak, k) for k in SEPARATOR_FIELDS)
+        assert sup.learning_rate == lr
     assert make_sup_config({"preset": "paper"}).separator_arch == "original"
-    assert make_sup_config({"preset": "cpu", "unet_channels": 16}).unet_channels == 16
+    cpu = make_sup_config({"preset": "cpu"})
+    assert (cpu.unet_channels, cpu.unet_levels) == (16, 3)  # the capacity gate's width
+    assert make_sup_config({"preset": "cpu", "unet_channels": 8}).unet_channels == 8
     with pytest.raises(SssleError, match="unknown config key"):
         make_sup_config({"critic": 1})
     with pytest.raises(SssleError, match="unknown preset"):

@@ -43,31 +43,42 @@ from .base import (
 from .options import check_options
 from .spectral import spectrogram_prediction
 from .spectral import window as sqrt_hann
+from .weak_sep.config import LIMITS as WEAK_LIMITS
+from .weak_sep.config import make_config
 from .weak_sep.losses import non_silent_frames
 from .weak_sep.models import folded_for_inference
 from .weak_sep.torch_files import load_torch_file, load_weights
 from .weak_sep.trainer import make_separator, separator_spectra, valid_split
 
-#: The separator presets: the separator fields of weak-sep's ``cpu`` and ``paper``
-#: presets, and the original's supervised learning rate 1e-4 for ``paper``.
-PRESETS: dict[str, dict[str, Any]] = {
-    "cpu": {"unet_channels": 16, "unet_levels": 3, "learning_rate": 3e-3},
-    "paper": {
-        "unet_channels": 64,
-        "unet_levels": 4,
-        "separator_arch": "original",
-        "learning_rate": 1e-4,
-    },
-}
+#: The fields sup-sep takes from weak-sep's preset of the same name: the separator
+#: network and its STFT (one home for the presets' widths).
+SEPARATOR_FIELDS = (
+    "sample_rate",
+    "n_fft",
+    "hop",
+    "unet_channels",
+    "unet_kernel",
+    "unet_levels",
+    "separator_arch",
+    "silence_ratio",
+)
 
+#: Learning rate per preset: weak-sep cpu's 3e-3, and the original's supervised 1e-4.
+LEARNING_RATES = {"cpu": 3e-3, "paper": 1e-4}
+
+
+def preset_values(name: str) -> dict[str, Any]:
+    """The config values of sup-sep preset ``name`` (``cpu`` or ``paper``)."""
+    if name not in LEARNING_RATES:
+        raise SssleError(f"sup-sep: unknown preset {name!r} (cpu, paper)")
+    weak = make_config({"preset": name})
+    values = {k: getattr(weak, k) for k in SEPARATOR_FIELDS}
+    return {**values, "learning_rate": LEARNING_RATES[name]}
+
+
+#: Inclusive ranges of the numeric fields: the separator's as weak-sep's, then training's.
 LIMITS: dict[str, tuple[float | None, float | None]] = {
-    "sample_rate": (1, None),
-    "n_fft": (16, None),
-    "hop": (1, None),
-    "unet_channels": (1, 1024),
-    "unet_kernel": (1, 15),
-    "unet_levels": (1, 8),
-    "silence_ratio": (0.0, 1.0),
+    **{k: WEAK_LIMITS[k] for k in SEPARATOR_FIELDS if k in WEAK_LIMITS},
     "learning_rate": (0.0, 1.0),
     "batch_size": (1, 4096),
     "epochs": (1, 100000),
@@ -128,9 +139,7 @@ def make_sup_config(raw: dict[str, Any]) -> SupSepConfig:
     """A config from TOML data, optionally based on ``preset = "cpu" | "paper"``."""
     raw = dict(raw)
     preset = raw.pop("preset", None)
-    if preset is not None and preset not in PRESETS:
-        raise SssleError(f"sup-sep: unknown preset {preset!r} (cpu, paper)")
-    merged = {**PRESETS.get(preset, {}), **raw}
+    merged = {**({} if preset is None else preset_values(preset)), **raw}
     unknown = sorted(set(merged) - {f.name for f in fields(SupSepConfig)})
     if unknown:
         raise SssleError(f"sup-sep: unknown config key(s) {', '.join(unknown)}")
