@@ -636,7 +636,32 @@ def estimators_cmd() -> None:
         click.echo(f"{name:<24} {ep.value}")
 
 
-@main.command("experiment")
+class _RunByDefault(click.Group):
+    """``experiment FILE --out DIR`` is ``experiment run FILE --out DIR``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group("experiment", cls=_RunByDefault)
+def experiment_group() -> None:
+    """Run an experiment (`experiment FILE --out DIR`, resumable) or see where a run
+    stands (`experiment status DIR`)."""
+
+
+@experiment_group.command("status")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+def experiment_status_cmd(run_dir: Path) -> None:
+    """What a run folder holds: each variant's state, every condition model's epochs,
+    training time so far and at most left, and whether a process is running it."""
+    from .experiment import experiment_status, format_status
+
+    click.echo(format_status(*experiment_status(run_dir)))
+
+
+@experiment_group.command("run")
 @click.argument("experiment_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--out",

@@ -20,14 +20,16 @@ Every variant is judged on the held-out test split, never on its training split.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import SssleError
+from .errors import SssleError, excerpt
 from .executors import run_spawned
-from .paths import check_name, write_bytes, write_text
+from .paths import check_name, remove_file, write_bytes, write_text
 from .recipe import read_toml
 
 _TOP_KEYS = {"name", "description", "dataset", "method", "base", "variants", "figures", "score"}
@@ -161,14 +163,27 @@ def _dataset(experiment: Experiment, out: Path, jobs: int, echo: Callable[[str],
 def run_experiment(
     experiment: Experiment, out: Path, jobs: int = 1, echo: Callable[[str], None] = print
 ) -> Path:
-    """Run (or resume) every step; returns the leaderboard's ``index.html``."""
+    """Run (or resume) every step; returns the leaderboard's ``index.html``. The run
+    folder records its plan and, while running, its process (``experiment status``)."""
+    check_configs(experiment)
+    out = Path(out)
+    dataset = _dataset(experiment, out, jobs, echo)
+    write_text(out, PLAN, json.dumps(_plan(experiment, dataset), indent=1))
+    write_text(out, RUNNING, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    try:
+        return _run(experiment, out, dataset, jobs, echo)
+    finally:
+        remove_file(out, RUNNING)
+
+
+def _run(
+    experiment: Experiment, out: Path, dataset: Path, jobs: int, echo: Callable[[str], None]
+) -> Path:
+    """Every step of :func:`run_experiment` after the dataset."""
     from .estimators.run import predict
     from .leaderboard import build_leaderboard, plots
     from .metrics import ScoreSettings
 
-    check_configs(experiment)
-    out = Path(out)
-    dataset = _dataset(experiment, out, jobs, echo)
     pending = []
     for i, variant in enumerate(experiment.variants, 1):
         model = out / "models" / variant
@@ -209,6 +224,149 @@ def run_experiment(
         write_bytes(out, f"figures/{group}.png", png)
     write_text(out, "summary.md", condition_table(docs))
     return board / "index.html"
+
+
+#: What a run records in its folder: the plan (every variant's conditions and epochs),
+#: and, while it runs, which process runs it.
+PLAN = "experiment.json"
+RUNNING = "running.json"
+
+
+def _plan(experiment: Experiment, dataset: Path) -> dict[str, Any]:
+    """The run's plan for ``experiment status``: per variant, the conditions it trains a
+    model for and the most epochs each may take (from the method's resolved config)."""
+    from .dataset import GeneratedDataset
+    from .estimators import estimator_class
+
+    cls = estimator_class(experiment.method)
+    all_conditions = list(GeneratedDataset(dataset).conditions)
+    variants = {}
+    for variant in experiment.variants:
+        resolved = cls(**variant_config(experiment, variant)).config
+        epochs = resolved.get("epochs")
+        variants[variant] = {
+            "conditions": list(resolved.get("conditions") or all_conditions),
+            "epochs": epochs if isinstance(epochs, int) else None,
+        }
+    return {"name": experiment.name, "method": experiment.method, "variants": variants}
+
+
+@dataclass(frozen=True)
+class VariantStatus:
+    """One variant of a run: ``state`` is "scored", "trained", "training" or "waiting";
+    each condition model's progress (None: not started); seconds of training so far and
+    at most left (None: no timing to go by)."""
+
+    variant: str
+    state: str
+    models: dict[str, Any]
+    seconds_spent: float
+    seconds_left: float | None
+
+
+def experiment_status(out: Path) -> tuple[dict[str, Any], str, list[VariantStatus]]:
+    """What a run folder holds: its plan, whether a process is running it (a line), and
+    every variant's :class:`VariantStatus`. Reads small JSON files only, no weights."""
+    from .estimators.progress import read_progress
+
+    out = Path(out)
+    try:
+        plan = json.loads((out / PLAN).read_text(encoding="utf-8"))
+        variants = plan["variants"]
+        if not isinstance(variants, dict):
+            raise TypeError
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise SssleError(
+            f"{out}: no experiment run here ({PLAN} is missing or unreadable; runs started "
+            "before `experiment status` existed write it when resumed)"
+        ) from exc
+    statuses = []
+    known: list[float] = []
+    for variant, spec in variants.items():
+        check_name(variant, "variant name", str(out / PLAN))
+        conditions = [check_name(c, "condition", str(out / PLAN)) for c in spec["conditions"]]
+        model = out / "models" / variant
+        models = {c: read_progress(model / "conditions" / c) for c in conditions}
+        known += [t for p in models.values() if p is not None for t in p.epoch_seconds]
+        statuses.append((variant, spec, model, models))
+    times = sorted(known)
+    median = times[len(times) // 2] if times else None
+    result = []
+    for variant, spec, model, models in statuses:
+        scored = (out / "leaderboard" / "scores" / f"{variant}.json").is_file()
+        trained = (model / "sssle_estimator.json").is_file()
+        started = any(p is not None for p in models.values())
+        state = (
+            "scored" if scored else "trained" if trained else "training" if started else "waiting"
+        )
+        spent = sum(sum(p.epoch_seconds) for p in models.values() if p is not None)
+        left: float | None = 0.0
+        if not trained:
+            for progress in models.values():
+                if progress is None:
+                    epochs = spec.get("epochs")
+                    counted = isinstance(epochs, int) and not isinstance(epochs, bool)
+                    more = epochs * median if counted and median is not None else None
+                else:
+                    more = progress.seconds_left(median)
+                left = None if left is None or more is None else left + more
+        result.append(VariantStatus(variant, state, models, spent, left))
+    return plan, _running(out), result
+
+
+def _running(out: Path) -> str:
+    """Whether the process a run folder's marker names is alive on this machine."""
+    marker = out / RUNNING
+    try:
+        blob = json.loads(marker.read_text(encoding="utf-8"))
+        pid, host = int(blob["pid"]), str(blob["host"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return "not running"
+    if host != socket.gethostname():
+        return f"started on another machine ({excerpt(host)}); cannot tell from here"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "not running (its last process stopped before the end)"
+    except PermissionError:
+        pass
+    return f"running (process {pid})"
+
+
+def format_status(plan: dict[str, Any], running: str, statuses: list[VariantStatus]) -> str:
+    """The status of a run as lines for a terminal (a Markdown table)."""
+
+    def minutes(seconds: float | None) -> str:
+        return "?" if seconds is None else f"{seconds / 60:.0f} min"
+
+    def model(condition: str, progress: Any) -> str:
+        if progress is None:
+            return f"{condition} -"
+        best = "" if progress.best_epoch is None else f", best {progress.best_epoch}"
+        done = " done" if progress.finished else ""
+        return f"{condition} {progress.epochs}/{progress.max_epochs}{best}{done}"
+
+    counts = {s: sum(v.state == s for v in statuses) for s in ("scored", "trained", "training")}
+    waiting = len(statuses) - sum(counts.values())
+    left = [v.seconds_left for v in statuses]
+    total = None if any(t is None for t in left) else sum(t for t in left if t is not None)
+    lines = [
+        f"experiment {excerpt(str(plan.get('name')))} ({excerpt(str(plan.get('method')))}): "
+        f"{running}",
+        f"{len(statuses)} variants: {counts['scored']} scored, {counts['trained']} trained, "
+        f"{counts['training']} training, {waiting} waiting; training left: at most "
+        f"{minutes(total)} (one at a time; early stopping may end sooner)",
+        "",
+        "| variant | state | models (epochs done/most) | training so far | at most left |",
+        "|---|---|---|---|---|",
+    ]
+    for v in statuses:
+        cells = ", ".join(model(c, p) for c, p in v.models.items())
+        lines.append(
+            f"| {v.variant} | {v.state} | {cells} | {minutes(v.seconds_spent)} | "
+            f"{minutes(v.seconds_left)} |"
+        )
+    return "\n".join(lines)
 
 
 def condition_table(docs: dict[str, dict[str, Any]]) -> str:

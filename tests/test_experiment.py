@@ -20,7 +20,7 @@ from sssle_bench.experiment import (
 
 from .conftest import REPO
 
-TINY = {"preset": "cpu", "epochs": 1, "classifier_epochs": 1, "batch_size": 4}
+TINY = {"preset": "cpu", "epochs": 1, "classifier_epochs": 1, "batch_size": 4, "unet_channels": 4}
 
 
 def _write(path: Path, dataset: Path, variants: dict[str, str]) -> Path:
@@ -64,6 +64,12 @@ def test_an_experiment_trains_scores_and_resumes(toy_dataset: Path, tmp_path: Pa
     )
     both = score["by_condition"]["bg-20"]["mae_present_db"]
     assert f"| {both['value']:.2f} [{both['ci_low']:.2f}, {both['ci_high']:.2f}] |" in summary
+    status = CliRunner().invoke(main, ["experiment", "status", str(out)])
+    assert status.exit_code == 0, status.output
+    assert "not running" in status.output and "2 variants: 2 scored" in status.output
+    row = next(line for line in status.output.splitlines() if line.startswith("| both |"))
+    done = ", ".join(f"{c} 1/1, best 1 done" for c in score["by_condition"])
+    assert row.startswith(f"| both | scored | {done} | ")
     stamp = (out / "models" / "both" / "model.pt").stat().st_mtime_ns
     again = CliRunner().invoke(main, ["experiment", str(spec), "--out", str(out), "--jobs", "1"])
     assert again.exit_code == 0, again.output
@@ -73,6 +79,65 @@ def test_an_experiment_trains_scores_and_resumes(toy_dataset: Path, tmp_path: Pa
     _write(spec, toy_dataset, {**VARIANTS, "both": VARIANTS["both"] + "\nepochs = 2"})
     edited = CliRunner().invoke(main, ["experiment", str(spec), "--out", str(out)])
     assert edited.exit_code == 2 and "trained with another config" in edited.output
+
+
+def test_an_experiment_stopped_inside_a_variant_resumes_to_the_same_model(
+    toy_dataset: Path, tmp_path: Path, monkeypatch
+):
+    """Stopped after a variant's first epoch (its checkpoint written), the same command
+    continues from that epoch; the predictions are those of an uninterrupted run. While
+    stopped, `experiment status` shows where it stands."""
+    import sssle_bench.estimators.weak_sep.train as weak_train
+
+    spec = _write(
+        tmp_path / "e.toml",
+        toy_dataset,
+        {"only": 'epochs = 2\nconditions = ["none"]\nwarm_start = ""'},
+    )
+    args = ["experiment", str(spec), "--jobs", "1", "--out"]
+    whole = CliRunner().invoke(main, [*args, str(tmp_path / "whole")])
+    assert whole.exit_code == 0, whole.output
+    real = weak_train.write_progress
+
+    def stop_after_the_first_epoch(folder, progress):
+        real(folder, progress)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(weak_train, "write_progress", stop_after_the_first_epoch)
+    out = tmp_path / "stopped"
+    stopped = CliRunner().invoke(main, [*args, str(out)])
+    assert stopped.exit_code == 130 and "rerun the same command" in stopped.output
+    status = CliRunner().invoke(main, ["experiment", "status", str(out)])
+    assert "1 variants: 0 scored, 0 trained, 1 training, 0 waiting" in status.output
+    assert "| only | training | none 1/2, best 1 |" in status.output
+    assert "not running" in status.output
+    monkeypatch.setattr(weak_train, "write_progress", real)
+    resumed = CliRunner().invoke(main, [*args, str(out)])
+    assert resumed.exit_code == 0, resumed.output
+    assert "resuming from" in resumed.output
+    csv = Path("submissions", "only", "predictions.csv")
+    assert (out / csv).read_bytes() == (tmp_path / "whole" / csv).read_bytes()
+
+
+def test_status_says_whether_the_run_is_alive(tmp_path: Path):
+    import os
+
+    from sssle_bench.experiment import PLAN, RUNNING, experiment_status
+
+    plan = {"name": "x", "method": "weak-sep", "variants": {"a": {"conditions": ["none"]}}}
+    (tmp_path / PLAN).write_text(json.dumps(plan))
+    host = __import__("socket").gethostname()
+    (tmp_path / RUNNING).write_text(json.dumps({"pid": os.getpid(), "host": host}))
+    assert experiment_status(tmp_path)[1] == f"running (process {os.getpid()})"
+    (tmp_path / RUNNING).write_text(json.dumps({"pid": 2**22 + 12345, "host": host}))
+    assert experiment_status(tmp_path)[1].startswith("not running")
+    (tmp_path / RUNNING).write_text(json.dumps({"pid": 1, "host": "elsewhere"}))
+    assert "another machine" in experiment_status(tmp_path)[1]
+    # a plan is a stranger's file: its names are checked before they become paths
+    plan["variants"] = {"../up": {"conditions": ["none"]}}
+    (tmp_path / PLAN).write_text(json.dumps(plan))
+    with pytest.raises(SssleError, match="not a safe name"):
+        experiment_status(tmp_path)
 
 
 def test_parallel_variants_share_one_classifier_and_match_a_serial_run(

@@ -41,6 +41,7 @@ from .base import (
     read_estimator_json,
 )
 from .options import check_options
+from .progress import TrainingProgress, epoch_seconds, write_progress
 from .spectral import spectrogram_prediction
 from .spectral import window as sqrt_hann
 from .weak_sep.config import LIMITS as WEAK_LIMITS
@@ -330,6 +331,7 @@ class SupSep(BaseEstimator):
             record = {"train": loss, "train_seconds": time.perf_counter() - start}
             if valid is not None:
                 record["valid"] = self._run_epoch(net, valid, priors)
+            record["seconds"] = time.perf_counter() - start
             history["epochs"].append(record)
             score = record.get("valid", loss)
             if score < best:
@@ -353,6 +355,16 @@ class SupSep(BaseEstimator):
                     buf,
                 )
                 write_bytes(folder, "checkpoint.pt", buf.getvalue())
+                scores = [e.get("valid", e["train"]) for e in history["epochs"]]
+                report = TrainingProgress(
+                    epoch,
+                    c.epochs,
+                    1 + scores.index(min(scores)),
+                    stale,
+                    c.patience,
+                    epoch_seconds(history["epochs"]),
+                )
+                write_progress(folder, report)
         if best_state is not None:
             net.load_state_dict(best_state)
         net.eval()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from ...errors import SssleError
 from ...executors import run_spawned
 from ...levels import to_mono
 from ...paths import remove_file, write_bytes
+from ..progress import TrainingProgress, epoch_seconds, write_progress
 from .config import WeakSepConfig
 from .critic import pretrain
 from .losses import dataset_margin, magnitude_margin, non_silent_frames, reference_masks
@@ -323,9 +325,13 @@ def fit(
     first = len(progress.history["epochs"])
     # A unit that stopped early stays stopped when resumed.
     for epoch in range(first, c.epochs if progress.stale < c.patience else first):
+        start_s = time.perf_counter()
         train_terms = _epoch(trainer, train_loader, margin, opt)
         valid_terms = _epoch(trainer, valid_loader, margin) if valid_loader else train_terms
-        progress.history["epochs"].append({"train": train_terms, "valid": valid_terms})
+        seconds = time.perf_counter() - start_s
+        progress.history["epochs"].append(
+            {"train": train_terms, "valid": valid_terms, "seconds": seconds}
+        )
         terms = ", ".join(f"{k} {v:.4f}" for k, v in train_terms.items())
         log(f"epoch {epoch + 1}/{c.epochs}: {terms} | valid total {valid_terms['total']:.4f}")
         if valid_terms["total"] < progress.best:
@@ -335,6 +341,12 @@ def fit(
             progress.stale += 1
         if ckpt is not None:
             save_checkpoint(ckpt, trainer, opt, generator, progress)
+            epochs = progress.history["epochs"]
+            best = min(range(len(epochs)), key=lambda i: epochs[i]["valid"]["total"])
+            report = TrainingProgress(
+                len(epochs), c.epochs, best + 1, progress.stale, c.patience, epoch_seconds(epochs)
+            )
+            write_progress(ckpt.parent, report)
         if progress.stale >= c.patience:
             log(f"early stopping after epoch {epoch + 1} (patience {c.patience})")
             break
