@@ -16,7 +16,7 @@ TORCH_SPEC ?= torch==2.13.0+cpu
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test install system-deps lint format clean
+.PHONY: demo test install system-deps lint format clean ship-checkpoints
 
 # RETRAIN=1: train weak-sep again (about 85 min on 2 cores) instead of its shipped checkpoints.
 demo: install
@@ -46,12 +46,17 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: install
-	$(BIN)/ruff check sssle_bench tests benchmarks
-	$(BIN)/ruff format --check sssle_bench tests benchmarks
+	$(BIN)/ruff check sssle_bench tests benchmarks experiments
+	$(BIN)/ruff format --check sssle_bench tests benchmarks experiments
 
 format: install
-	$(BIN)/ruff format sssle_bench tests benchmarks
-	$(BIN)/ruff check --fix sssle_bench tests benchmarks
+	$(BIN)/ruff format sssle_bench tests benchmarks experiments
+	$(BIN)/ruff check --fix sssle_bench tests benchmarks experiments
+
+# Ship a trained weak-sep model as the demo's checkpoints (CONTRIBUTING.md), e.g.
+# make ship-checkpoints ARGS="MODEL_DIR DATASET --config C --command '...' --wall-s S --commit SHA"
+ship-checkpoints: install
+	$(BIN)/python experiments/tools/ship_checkpoints.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -11,7 +11,7 @@
 # world (seed 0) and generates recipes/synth-medium.toml with 16 processes, records the
 # hashes of its ground truth (compare them with a world generated here: the same hashes,
 # the same data), trains and predicts the class-prior, then runs
-# benchmarks/capacity_gate.py on the GPU for each SPEC (arch:width:levels[:learning rate,
+# experiments/tools/capacity_gate.py on the GPU for each SPEC (arch:width:levels[:learning rate,
 # default LR]). What
 # comes back, under $OUT: hashes.txt, gate-*.json, each model's history.json and
 # predictions.csv, and the log. Environment: EPOCHS (30), LR (3e-3), DEVICE (cuda),
@@ -48,7 +48,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader \
     | tee "$OUT/gpu.txt" || true
 for spec in "$@"; do
     IFS=: read -r arch width levels lr <<< "$spec"
-    python3 benchmarks/capacity_gate.py $WORK/smed --class-prior $WORK/cpsub/predictions.csv \
+    python3 experiments/tools/capacity_gate.py $WORK/smed --class-prior $WORK/cpsub/predictions.csv \
         --out $WORK/gate --arch "$arch" --widths "$width" --levels "$levels" \
         --epochs "${EPOCHS:-30}" --patience 3 --device "${DEVICE:-cuda}" --threads 16 \
         --train "${TRAIN:-1000}" \

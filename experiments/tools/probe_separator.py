@@ -1,7 +1,7 @@
 """What a trained weak-sep separator has learned, on one condition of a test split.
 
-    python benchmarks/probe_separator.py MODEL_DIR DATASET --condition none [--limit 200]
-    python benchmarks/probe_separator.py CHECKPOINT.pt DATASET --config CONFIG.toml ...
+    python experiments/tools/probe_separator.py MODEL_DIR DATASET --condition none [--limit 200]
+    python experiments/tools/probe_separator.py CHECKPOINT.pt DATASET --config CONFIG.toml ...
 
 For the condition's model: the energy-weighted mean mask of present and of absent
 classes (presence learned?), the sum over present classes of the masks and of their

@@ -1,6 +1,6 @@
 """What the weak-sep objective prefers: its total loss at reference masks, per condition.
 
-    python benchmarks/probe_objective.py DATASET [--preset cpu] [--threads 2]
+    python experiments/tools/probe_objective.py DATASET [--preset cpu] [--threads 2]
         [--classifier FILE] [--set KEY=VALUE ...]
 
 DATASET must hold isolated sources (`generate --save-sources`; the demo's toy

@@ -2,7 +2,7 @@
 isolated test sources, for a classifier per condition vs one shared classifier, with and
 without near-silent training clips.
 
-    python benchmarks/probe_classifier.py DATASET [--preset cpu] [--threads 2]
+    python experiments/tools/probe_classifier.py DATASET [--preset cpu] [--threads 2]
 
 DATASET must be generated with ``--save-sources`` (the isolated test-split tracks are
 the positives and negatives). Each classifier is pretrained exactly as weak-sep does

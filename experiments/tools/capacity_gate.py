@@ -1,6 +1,6 @@
 """The capacity gate of weak-sep (issue 23): can the separator network separate at all?
 
-    python benchmarks/capacity_gate.py DATASET --class-prior SUB/predictions.csv \
+    python experiments/tools/capacity_gate.py DATASET --class-prior SUB/predictions.csv \
         --out DIR --widths 4,8,16 [--levels 3] [--train 1000] [--epochs 30] [--threads 2]
 
 For each U-Net width (``unet_channels``; ``--levels`` stride-2 levels), ``sup-sep`` (the

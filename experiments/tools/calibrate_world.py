@@ -9,7 +9,7 @@ on ``make-synthetic-sources --size medium``), scores on the test split:
 - ``class-prior``: each class's median training level where it is mostly present;
 - ``oracle-presence-split``: true presence, the mixture level split equally.
 
-    python benchmarks/calibrate_world.py DATASET --out DIR
+    python experiments/tools/calibrate_world.py DATASET --out DIR
 
 Writes the submissions and a leaderboard under DIR and prints the per-condition
 MAE table (Markdown) that docs/datasets.md quotes.

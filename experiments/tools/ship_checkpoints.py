@@ -1,6 +1,6 @@
 """Put a trained weak-sep model folder into the package as the demo's shipped checkpoints.
 
-    python benchmarks/ship_checkpoints.py MODEL_DIR DATASET --config CONFIG \
+    python experiments/tools/ship_checkpoints.py MODEL_DIR DATASET --config CONFIG \
         --command "sssle-bench train ..." --wall-s SECONDS --commit SHA
 
 Copies the model files, the shared classifier and the config into
@@ -24,7 +24,7 @@ from sssle_bench.estimators.run import read_config
 from sssle_bench.estimators.weak_sep.config import make_config
 from sssle_bench.estimators.weak_sep.shipped import write_checkpoints
 
-DEST = Path(__file__).resolve().parents[1] / "sssle_bench/estimators/weak_sep/checkpoints/toy"
+DEST = Path(__file__).resolve().parents[2] / "sssle_bench/estimators/weak_sep/checkpoints/toy"
 
 
 def cpu_model() -> str:

@@ -1,6 +1,6 @@
 """Paired MAE differences between submissions, per background condition (and class).
 
-    python benchmarks/paired_by_condition.py DATASET --sub both=RUN/submissions/both \
+    python experiments/tools/paired_by_condition.py DATASET --sub both=RUN/submissions/both \
         --sub pishdadian2020=RUN/submissions/pishdadian2020 --pair both,pishdadian2020 \
         [--conditions none,bg-20] [--by-class]
 
