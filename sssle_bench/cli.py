@@ -669,13 +669,21 @@ def experiment_status_cmd(run_dir: Path) -> None:
     required=True,
     help="Folder for models, submissions, leaderboard and figures (resumes a run).",
 )
+@click.option(
+    "--variant",
+    "variants",
+    multiple=True,
+    help="Train and predict only this variant (repeatable; one cluster job each, one --out).",
+)
 @jobs_option
-def experiment_cmd(experiment_file: Path, out: Path, jobs: int) -> None:
+def experiment_cmd(experiment_file: Path, out: Path, variants: tuple[str, ...], jobs: int) -> None:
     """Train every variant of an experiment, predict, score and compare (resumable)."""
     from .experiment import load_experiment, run_experiment
 
-    page = run_experiment(load_experiment(experiment_file), out, jobs, echo=click.echo)
-    click.echo(f"experiment done: {page} and {out / 'figures'}")
+    experiment = load_experiment(experiment_file)
+    page = run_experiment(experiment, out, jobs, echo=click.echo, only=variants)
+    if page is not None:
+        click.echo(f"experiment done: {page} and {out / 'figures'}")
 
 
 @main.command("demo")

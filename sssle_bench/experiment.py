@@ -161,31 +161,54 @@ def _dataset(experiment: Experiment, out: Path, jobs: int, echo: Callable[[str],
 
 
 def run_experiment(
-    experiment: Experiment, out: Path, jobs: int = 1, echo: Callable[[str], None] = print
-) -> Path:
+    experiment: Experiment,
+    out: Path,
+    jobs: int = 1,
+    echo: Callable[[str], None] = print,
+    only: tuple[str, ...] = (),
+) -> Path | None:
     """Run (or resume) every step; returns the leaderboard's ``index.html``. The run
-    folder records its plan and, while running, its process (``experiment status``)."""
+    folder records its plan and, while running, its process (``experiment status``).
+
+    ``only``: train and predict these variants alone (one cluster job each, into one
+    shared ``out``); the leaderboard is built once every variant has its predictions,
+    else None is returned. Each such process keeps its own running marker."""
+    unknown = [v for v in only if v not in experiment.variants]
+    if unknown:
+        raise SssleError(
+            f"no variant {excerpt(unknown[0])} in {experiment.name}: "
+            f"its variants are {', '.join(experiment.variants)}"
+        )
     check_configs(experiment)
     out = Path(out)
     dataset = _dataset(experiment, out, jobs, echo)
     write_text(out, PLAN, json.dumps(_plan(experiment, dataset), indent=1))
-    write_text(out, RUNNING, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    marker = RUNNING if not only else f"running-{'-'.join(dict.fromkeys(only))}.json"
+    write_text(out, marker, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
     try:
-        return _run(experiment, out, dataset, jobs, echo)
+        return _run(experiment, out, dataset, jobs, echo, tuple(dict.fromkeys(only)))
     finally:
-        remove_file(out, RUNNING)
+        remove_file(out, marker)
 
 
 def _run(
-    experiment: Experiment, out: Path, dataset: Path, jobs: int, echo: Callable[[str], None]
-) -> Path:
+    experiment: Experiment,
+    out: Path,
+    dataset: Path,
+    jobs: int,
+    echo: Callable[[str], None],
+    only: tuple[str, ...] = (),
+) -> Path | None:
     """Every step of :func:`run_experiment` after the dataset."""
     from .estimators.run import predict
     from .leaderboard import build_leaderboard, plots
     from .metrics import ScoreSettings
 
+    selected = only or tuple(experiment.variants)
     pending = []
     for i, variant in enumerate(experiment.variants, 1):
+        if variant not in selected:
+            continue
         model = out / "models" / variant
         if _claim(model, variant_config(experiment, variant)):
             echo(f"[{i}/{len(experiment.variants)}] {variant}: trained")
@@ -199,7 +222,7 @@ def _run(
         _prepare_variant(experiment, dataset, variant, cache)
     _train_parallel(experiment, dataset, out, pending, cache, jobs, echo)
     submissions = []
-    for variant in experiment.variants:
+    for variant in selected:
         sub = out / "submissions" / variant
         if not (sub / "predictions.csv").is_file():
             predict(
@@ -211,7 +234,15 @@ def _run(
                 echo=echo,
             )
         write_text(sub, "meta.toml", _meta(sub, variant))
-        submissions.append(sub)
+    missing = [
+        v for v in experiment.variants if not (out / "submissions" / v / "meta.toml").is_file()
+    ]
+    if missing:
+        echo(
+            f"leaderboard: waiting for {', '.join(missing)} (run them, then once without --variant)"
+        )
+        return None
+    submissions = [out / "submissions" / v for v in experiment.variants]
     board = out / "leaderboard"
     settings = ScoreSettings(bootstrap=experiment.bootstrap)
     build_leaderboard(submissions, dataset, board, experiment.test_split, settings, echo=echo)
@@ -315,8 +346,18 @@ def experiment_status(out: Path) -> tuple[dict[str, Any], str, list[VariantStatu
 
 
 def _running(out: Path) -> str:
-    """Whether the process a run folder's marker names is alive on this machine."""
-    marker = out / RUNNING
+    """Whether the processes a run folder's markers name (the whole run's, and one per
+    ``--variant`` job) are alive on this machine."""
+    markers = sorted(p for p in out.glob("running*.json") if p.is_file() and not p.is_symlink())
+    states = [_marker_state(m) for m in markers]
+    alive = [s for s in states if s.startswith("running")]
+    if alive:
+        return "; ".join(alive)
+    return next((s for s in states if s != "not running"), "not running")
+
+
+def _marker_state(marker: Path) -> str:
+    """The state of one running marker (see :func:`_running`)."""
     try:
         blob = json.loads(marker.read_text(encoding="utf-8"))
         pid, host = int(blob["pid"]), str(blob["host"])

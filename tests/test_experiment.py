@@ -119,6 +119,32 @@ def test_an_experiment_stopped_inside_a_variant_resumes_to_the_same_model(
     assert (out / csv).read_bytes() == (tmp_path / "whole" / csv).read_bytes()
 
 
+def test_variants_run_as_separate_jobs_then_one_leaderboard(toy_dataset: Path, tmp_path: Path):
+    """``--variant`` trains and predicts one variant into a shared folder (a cluster job
+    each); the leaderboard comes once every variant has its predictions, and is the one a
+    single run builds."""
+    spec = _write(tmp_path / "e.toml", toy_dataset, VARIANTS)
+    out = tmp_path / "run"
+    args = ["experiment", str(spec), "--out", str(out), "--jobs", "1", "--variant"]
+    first = CliRunner().invoke(main, [*args, "plain"])
+    assert first.exit_code == 0, first.output
+    assert "leaderboard: waiting for both" in first.output
+    assert not (out / "models" / "both").exists() and not (out / "leaderboard").exists()
+    assert not list(out.glob("running*.json"))  # its marker went with it
+    stamp = (out / "models" / "plain" / "model.pt").stat().st_mtime_ns
+    second = CliRunner().invoke(main, [*args, "both"])
+    assert second.exit_code == 0, second.output
+    assert (out / "models" / "plain" / "model.pt").stat().st_mtime_ns == stamp  # left alone
+    board = pd.read_csv(out / "leaderboard" / "leaderboard.csv")
+    whole = tmp_path / "whole"
+    single = CliRunner().invoke(main, ["experiment", str(spec), "--out", str(whole)])
+    assert single.exit_code == 0, single.output
+    assert board.equals(pd.read_csv(whole / "leaderboard" / "leaderboard.csv"))
+    wrong = CliRunner().invoke(main, [*args, "nope"])
+    assert wrong.exit_code == 2
+    assert wrong.output.strip() == "error: no variant 'nope' in two: its variants are plain, both"
+
+
 def test_status_says_whether_the_run_is_alive(tmp_path: Path):
     import os
 
@@ -133,6 +159,9 @@ def test_status_says_whether_the_run_is_alive(tmp_path: Path):
     assert experiment_status(tmp_path)[1].startswith("not running")
     (tmp_path / RUNNING).write_text(json.dumps({"pid": 1, "host": "elsewhere"}))
     assert "another machine" in experiment_status(tmp_path)[1]
+    # a --variant job's own marker: alive if any job is
+    (tmp_path / "running-a.json").write_text(json.dumps({"pid": os.getpid(), "host": host}))
+    assert experiment_status(tmp_path)[1] == f"running (process {os.getpid()})"
     # a plan is a stranger's file: its names are checked before they become paths
     plan["variants"] = {"../up": {"conditions": ["none"]}}
     (tmp_path / PLAN).write_text(json.dumps(plan))
