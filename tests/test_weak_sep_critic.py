@@ -159,3 +159,42 @@ def test_classifier_max_mixtures_sets_the_pretraining_set(
     )
     with pytest.raises(SssleError, match="classifier_max_mixtures"):
         make_config({"classifier_max_mixtures": 0})
+
+
+def test_classifier_pretraining_stopped_after_an_epoch_resumes_to_the_same_weights(
+    toy_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Every pretraining epoch is checkpointed (weights, optimiser, best epoch, random
+    states); stopped after epoch 2 of 4, the same call continues from there to the
+    weights and BCE history of an uninterrupted run, and is then cached."""
+    from sssle_bench.estimators.weak_sep import critic
+
+    ds = GeneratedDataset(toy_dataset)
+    config = make_config(
+        {"preset": "cpu", "classifier_epochs": 4, "classifier_patience": 3, "unet_channels": 4}
+    )
+    whole, whole_losses = critic.pretrain_shared_classifier(
+        config, ds, "train", tmp_path / "whole", lambda s: None
+    )
+    real = critic.save_classifier_checkpoint
+
+    def stop_after_epoch_2(path, trainer, opt, draws, generator, state):
+        real(path, trainer, opt, draws, generator, state)
+        if len(state.losses) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(critic, "save_classifier_checkpoint", stop_after_epoch_2)
+    folder = tmp_path / "stopped"
+    with pytest.raises(KeyboardInterrupt):
+        critic.pretrain_shared_classifier(config, ds, "train", folder, lambda s: None)
+    assert not list(folder.glob("classifier-*.pt"))  # not cached: unfinished
+    said: list[str] = []
+    resumed, losses = critic.pretrain_shared_classifier(config, ds, "train", folder, said.append)
+    assert any("resuming from" in line and "after epoch 2" in line for line in said)
+    assert [line.split(":")[0] for line in said if "epoch" in line and "bce" in line] == [
+        "classifier epoch 3/4",
+        "classifier epoch 4/4",
+    ]
+    assert losses == whole_losses and len(losses) == 4
+    assert all(torch.equal(resumed[k], whole[k]) for k in whole)
+    assert len(list(folder.glob("classifier-*.pt"))) == 1

@@ -13,7 +13,7 @@ import hashlib
 import io
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +126,8 @@ def train_classifier(
     valid=None,
     patience: int | None = None,
     valid_extras: Extras = Extras(),
+    checkpoint: Path | None = None,
+    generator: torch.Generator | None = None,
 ) -> list[float]:
     """Pretrain the CRNN on mixtures with clip labels (BCE), then freeze it.
 
@@ -136,31 +138,111 @@ def train_classifier(
     without a lower validation BCE (``valid_extras`` added, the same clips every
     epoch) and the best epoch's weights are kept (the original's schedule). Returns
     the training BCE per epoch run.
+
+    ``checkpoint``: a file written after every epoch (weights, optimiser, losses, best
+    epoch, and the random states: torch's, the extra clips', and ``generator``, the
+    loader's shuffle); a run that finds it continues after its last epoch, to the
+    weights an uninterrupted run reaches.
     """
     opt = torch.optim.Adam(trainer.classifier.parameters(), lr=lr)
     draws = torch.Generator().manual_seed(seed)
-    losses: list[float] = []
-    best, best_state, stale = float("inf"), None, 0
-    for epoch in range(epochs):
-        losses.append(_classifier_bce(trainer, loader, extras, draws, opt))
-        line = f"classifier epoch {epoch + 1}/{epochs}: bce {losses[-1]:.4f}"
+    state = _ClassifierProgress()
+    if checkpoint is not None and checkpoint.is_file():
+        state = _load_classifier_checkpoint(checkpoint, trainer, opt, draws, generator)
+        log(f"classifier: resuming from {checkpoint} after epoch {len(state.losses)}")
+    for epoch in range(len(state.losses), epochs):
+        if patience is not None and state.stale >= patience:
+            break
+        state.losses.append(_classifier_bce(trainer, loader, extras, draws, opt))
+        line = f"classifier epoch {epoch + 1}/{epochs}: bce {state.losses[-1]:.4f}"
         if valid is not None and patience is not None:
             fixed = torch.Generator().manual_seed(seed)
             score = _classifier_bce(trainer, valid, valid_extras, fixed)
             line += f" | valid bce {score:.4f}"
-            if score < best:
-                best, stale = score, 0
-                best_state = {k: v.clone() for k, v in trainer.classifier.state_dict().items()}
+            if score < state.best:
+                state.best, state.stale = score, 0
+                state.best_state = {
+                    k: v.clone() for k, v in trainer.classifier.state_dict().items()
+                }
             else:
-                stale += 1
+                state.stale += 1
         log(line)
-        if patience is not None and stale >= patience:
+        if checkpoint is not None:
+            save_classifier_checkpoint(checkpoint, trainer, opt, draws, generator, state)
+        if patience is not None and state.stale >= patience:
             log(f"classifier: early stopping after epoch {epoch + 1} (patience {patience})")
             break
-    if best_state is not None:
-        trainer.classifier.load_state_dict(best_state)
+    if state.best_state:
+        trainer.classifier.load_state_dict(state.best_state)
     freeze(trainer.classifier)
-    return losses
+    return state.losses
+
+
+@dataclass
+class _ClassifierProgress:
+    """Where classifier pretraining stands: BCE per epoch, best validation BCE and its
+    weights (empty: none yet), epochs without gain."""
+
+    losses: list[float] = field(default_factory=list)
+    best: float = float("inf")
+    best_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    stale: int = 0
+
+
+_CLASSIFIER_CHECKPOINT_KEYS = ("classifier", "optimizer", "progress", "rng")
+
+
+def save_classifier_checkpoint(
+    path: Path,
+    trainer: Trainer,
+    opt: torch.optim.Optimizer,
+    draws: torch.Generator,
+    generator: torch.Generator | None,
+    state: _ClassifierProgress,
+) -> None:
+    """Everything a resumed pretraining needs, written atomically."""
+    rng = {"torch": torch.get_rng_state(), "draws": draws.get_state()}
+    if generator is not None:
+        rng["loader"] = generator.get_state()
+    buf = io.BytesIO()
+    torch.save(
+        {
+            "classifier": trainer.classifier.state_dict(),
+            "optimizer": opt.state_dict(),
+            "progress": asdict(state),
+            "rng": rng,
+        },
+        buf,
+    )
+    write_bytes(path.parent, path.name, buf.getvalue())
+
+
+def _load_classifier_checkpoint(
+    path: Path,
+    trainer: Trainer,
+    opt: torch.optim.Optimizer,
+    draws: torch.Generator,
+    generator: torch.Generator | None,
+) -> _ClassifierProgress:
+    """Restore :func:`save_classifier_checkpoint`'s state (weights only, checked)."""
+    saved = load_torch_file(path, "classifier checkpoint", _CLASSIFIER_CHECKPOINT_KEYS)
+    progress, rng = saved["progress"], saved["rng"]
+    fields = set(_ClassifierProgress.__dataclass_fields__)
+    if not isinstance(progress, dict) or set(progress) != fields or not isinstance(rng, dict):
+        raise SssleError(f"{path}: not a classifier checkpoint this tool wrote; delete it")
+    losses = progress["losses"]
+    if not isinstance(losses, list) or not all(isinstance(v, float) for v in losses):
+        raise SssleError(f"{path}: its losses are not a list of numbers; delete it")
+    load_weights(trainer.classifier, saved["classifier"], path, "classifier")
+    try:
+        opt.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(rng["torch"])
+        draws.set_state(rng["draws"])
+        if generator is not None:
+            generator.set_state(rng["loader"])
+    except (RuntimeError, TypeError, ValueError, KeyError) as exc:
+        raise SssleError(f"{path}: its optimiser or random state is unreadable; delete it") from exc
+    return _ClassifierProgress(**progress)
 
 
 def pretraining_limit(config: WeakSepConfig, n_conditions: int) -> int | None:
@@ -180,11 +262,12 @@ def pretrain(
     generator: torch.Generator,
     log: Callable[[str], None],
     condition: str | None = None,
+    checkpoint: Path | None = None,
 ) -> list[float]:
     """Pretrain ``trainer``'s classifier on ``split``'s mixtures of ``condition`` (None:
     every condition; :func:`pretraining_limit` of them) with the config's extra clips,
     validated on the valid split when the config has a patience; returns the training
-    BCE per epoch."""
+    BCE per epoch. ``checkpoint``: see :func:`train_classifier`."""
     conditions = None if condition is None else (condition,)
     c = replace(
         config, max_train_mixtures=pretraining_limit(config, len(conditions or dataset.conditions))
@@ -203,6 +286,8 @@ def pretrain(
         mixture_loader(dataset, valid, c, generator, False, condition) if use_valid else None,
         c.classifier_patience,
         pretraining_extras(c, dataset, valid, conditions) if use_valid else Extras(),
+        checkpoint,
+        generator,
     )
 
 
@@ -297,7 +382,8 @@ def pretrain_shared_classifier(
     generator = seed_everything(c.seed)
     trainer = Trainer(c, len(dataset.classes))
     log("weak-sep: pretraining one classifier on all conditions")
-    losses = pretrain(trainer, dataset, split, c, generator, log)
+    checkpoint = None if path is None else path.with_name(f"checkpoint-{name}")
+    losses = pretrain(trainer, dataset, split, c, generator, log, checkpoint=checkpoint)
     weights = {k: v.cpu() for k, v in trainer.classifier.state_dict().items()}
     if path is not None:
         buf = io.BytesIO()

@@ -320,7 +320,14 @@ def fit(
             progress.history["classifier"] = list(classifier[1])
         else:
             progress.history["classifier"] = pretrain(
-                trainer, dataset, split, c, generator, log, condition
+                trainer,
+                dataset,
+                split,
+                c,
+                generator,
+                log,
+                condition,
+                None if ckpt is None else ckpt.with_name("checkpoint-classifier.pt"),
             )
     first = len(progress.history["epochs"])
     # A unit that stopped early stays stopped when resumed.
