@@ -1,4 +1,4 @@
-"""The demo's settings are the reproducible ones the README's table was made with."""
+"""The demo's settings are the reproducible ones its table (results/weak-sep-toy/) was made with."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sssle_bench.estimators.weak_sep.config import make_config
 
 def test_demo_trains_weak_sep_single_threaded_and_seeded():
     """One thread makes weak-sep training bit-reproducible (tests/test_weak_sep.py proves
-    equal weights for a seed); with more, parallel reductions change the README's numbers."""
+    equal weights for a seed); with more, parallel reductions change the table's numbers."""
     config = make_config(weak_sep_config())
     assert config.threads == 1 and config.seed == 0 and config.device == "cpu"
     # the cpu preset, but for the objective the shipped checkpoints were trained with
