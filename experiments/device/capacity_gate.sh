@@ -3,11 +3,9 @@
 #
 #   bash experiments/device/capacity_gate.sh SPECS...   (e.g. original:64:4:1e-3 compact:32:3)
 #
-# run through the device tool from the repository root, carrying `.whl` (wheels of the
-# Python packages the machine lacks and of this package, `pip wheel --no-deps -w .whl .`)
-# and `.sox` (the sox binary and libsox with their libraries, Debian bookworm .debs from
-# `apt-get download sox libsox3 libgsm1 libltdl7 libmagic1 libmagic-mgc libpng16-16
-# libgomp1`: Scaper resamples every event through sox). It makes the medium synthetic
+# run through the device tool from the repository root, carrying `.whl` and `.sox`
+# (made here by experiments/device/wheels.sh; installed there by setup.sh). It makes the
+# medium synthetic
 # world (seed 0) and generates recipes/synth-medium.toml with 16 processes, records the
 # hashes of its ground truth (compare them with a world generated here: the same hashes,
 # the same data), trains and predicts the class-prior, then runs
@@ -18,21 +16,10 @@
 # LIMIT (mixtures per split; default all) and TRAIN (training mixtures, 1000); SETUP=0
 # skips the installs (a local try: `SETUP=0 DEVICE=cpu LIMIT=40 TRAIN=30 EPOCHS=1`).
 set -euo pipefail
-export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 WORK=${WORK:-/tmp}
-if [ "${SETUP:-1}" = 1 ]; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site
-    mkdir -p /tmp/soxroot
-    for f in .sox/*.deb; do dpkg -x "$f" /tmp/soxroot; done
-    export PATH=/tmp/soxroot/usr/bin:$PATH
-    export LD_LIBRARY_PATH=/tmp/soxroot/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-    export MAGIC=/tmp/soxroot/usr/lib/file/magic.mgc
-fi
-sox --version
+source experiments/device/setup.sh
 limit=()
 [ -n "${LIMIT:-}" ] && limit=(--limit "$LIMIT")
 cli() { python3 -m sssle_bench.cli "$@"; }

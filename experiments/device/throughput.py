@@ -102,7 +102,7 @@ def _train_until(preset: str, device: str, batch: int, until: float, queue: mp.Q
     step = training_step(preset, device, batch)
     step()  # the warm-up
     done, start = 0, time.time()
-    while time.time() < until:
+    while not done or time.time() < until:  # at least one timed step
         step()
         done += batch
     queue.put(done / max(time.time() - start, 1e-9))
