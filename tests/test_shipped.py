@@ -11,6 +11,7 @@ measured across kernel choices that a change of seed exceeds (results/replay-tol
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from sssle_bench.errors import SssleError
 from sssle_bench.estimators.run import load_trained, train
 from sssle_bench.estimators.weak_sep.config import make_config
 from sssle_bench.estimators.weak_sep.critic import classifier_key
+from sssle_bench.estimators.weak_sep.data import training_margin
 from sssle_bench.estimators.weak_sep.shipped import (
     check_checkpoints,
     checkpoint_dir,
@@ -31,7 +33,7 @@ from sssle_bench.estimators.weak_sep.shipped import (
     read_provenance,
     same_model,
 )
-from sssle_bench.estimators.weak_sep.train import fit, training_margin, validation_terms
+from sssle_bench.estimators.weak_sep.train import fit, validation_terms
 
 SHIPPED = checkpoint_dir()
 #: Relative tolerance of the shipped models' validation losses recomputed by forward passes
@@ -63,7 +65,7 @@ def test_the_shipped_model_is_the_demo_config_with_one_model_per_condition():
     model = load_trained("weak-sep", SHIPPED)
     assert model.cfg == make_config(weak_sep_config())
     assert model.cfg.threads == 1 and model.cfg.device == "cpu"
-    assert sorted(model.trainers) == ["bg-20", "bg-50", "bg0", "none"]
+    assert sorted(model.models) == ["bg-20", "bg-50", "bg0", "none"]
     assert read_provenance(SHIPPED)["seed"] == model.cfg.seed
 
 
@@ -105,12 +107,12 @@ def test_the_shipped_models_give_their_recorded_validation_losses(demo_world):
     objective are the ones they were trained with."""
     model = load_trained("weak-sep", SHIPPED)
     shipped = json.loads((SHIPPED / "history.json").read_text())
-    for condition, trainer in model.trainers.items():
+    for condition, net in model.models.items():
         margin = shipped[condition]["margin"]
         assert training_margin(demo_world, "train", condition, model.cfg) == pytest.approx(
             margin, rel=FORWARD_RTOL, abs=1e-9
         )
-        terms = validation_terms(trainer, demo_world, "train", condition, margin)
+        terms = validation_terms(net, demo_world, "train", condition, margin)
         for term, value in in_todays_terms(best_valid(shipped[condition])).items():
             assert terms[term] == pytest.approx(value, rel=FORWARD_RTOL, abs=1e-9), (
                 condition,
@@ -158,3 +160,72 @@ def test_same_model_compares_bytes(tmp_path: Path):
     assert same_model(SHIPPED, tmp_path)
     (tmp_path / "history.json").write_text("{}")
     assert not same_model(SHIPPED, tmp_path)
+
+
+def test_a_built_wheel_carries_the_checkpoints_and_predicts_from_them(
+    toy_dataset: Path, tmp_path: Path
+):
+    """The wheel of this checkout, installed on its own (its dependencies from this
+    environment), holds the shipped checkpoints and ``predict weak-sep`` runs from them;
+    building it warns of no package left out."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "wheel"),
+            str(repo),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert build.returncode == 0, build.stderr
+    assert "would be ignored" not in build.stderr and "absent from" not in build.stderr
+    (wheel,) = (tmp_path / "wheel").glob("sssle_bench-*.whl")
+    site = tmp_path / "site"
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stderr
+    shipped = site / "sssle_bench/estimators/weak_sep/checkpoints/toy"
+    assert sorted(p.name for p in shipped.iterdir()) == sorted(
+        p.name for p in checkpoint_dir().iterdir()
+    )
+    script = (
+        "import sys, sssle_bench\n"
+        f"assert sssle_bench.__file__.startswith({str(site)!r}), sssle_bench.__file__\n"
+        "from sssle_bench.cli import main\n"
+        "from sssle_bench.estimators.weak_sep.shipped import checkpoint_dir\n"
+        f"sys.argv = ['sssle-bench', 'predict', 'weak-sep', {str(toy_dataset)!r}, '--model',"
+        f" str(checkpoint_dir()), '--out', {str(tmp_path / 'sub')!r}]\n"
+        "main()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = (tmp_path / "sub" / "predictions.csv").read_text().splitlines()
+    assert rows[0].startswith("mixture_id") and len(rows) > 1
