@@ -21,7 +21,8 @@ import torch
 
 from sssle_bench.estimators.weak_sep.config import make_config
 from sssle_bench.estimators.weak_sep.estimator import WeakSep
-from sssle_bench.estimators.weak_sep.trainer import Trainer, freeze
+from sssle_bench.estimators.weak_sep.networks import freeze
+from sssle_bench.estimators.weak_sep.objective import Model
 
 CLASSES = ["car_horn", "dog_bark", "gun_shot", "jackhammer", "siren"]
 SR, SECONDS = 16000, 4.0
@@ -30,10 +31,10 @@ SR, SECONDS = 16000, 4.0
 def make(preset: str, overrides: dict) -> WeakSep:
     est = WeakSep(preset=preset, **overrides)
     est.classes = CLASSES
-    trainer = Trainer(est.cfg, len(CLASSES))
-    trainer.separator.eval()
-    trainer.classifier.eval()
-    est.trainers = {"none": trainer}
+    model = Model(est.cfg, len(CLASSES))
+    model.separator.eval()
+    model.classifier.eval()
+    est.models = {"none": model}
     return est
 
 
@@ -55,14 +56,14 @@ def training_rates(
 ) -> tuple[float, float]:
     """Mixtures/s of training steps and of validation (loss terms, no gradients)."""
     torch.set_num_threads(threads)
-    trainer = Trainer(make_config({"preset": preset, **overrides}), len(CLASSES))
-    freeze(trainer.classifier)
-    opt = torch.optim.Adam(trainer.separator.parameters(), 1e-4)
+    model = Model(make_config({"preset": preset, **overrides}), len(CLASSES))
+    freeze(model.classifier)
+    opt = torch.optim.Adam(model.separator.parameters(), 1e-4)
     audio = torch.randn(batch, int(SR * SECONDS)) * 0.05
     labels = (torch.rand(batch, len(CLASSES)) > 0.4).float()
 
     def step() -> None:
-        terms = trainer.loss_terms(audio, labels, 0.3, torch.ones(batch))
+        terms = model.loss_terms(audio, labels, 0.3, torch.ones(batch))
         opt.zero_grad()
         terms["total"].backward()
         opt.step()
@@ -72,11 +73,11 @@ def training_rates(
     for _ in range(steps):
         step()
     train = batch * steps / (time.perf_counter() - start)
-    trainer.separator.eval()
+    model.separator.eval()
     start = time.perf_counter()
     with torch.no_grad():
         for _ in range(steps):
-            trainer.loss_terms(audio, labels, 0.3, torch.ones(batch))
+            model.loss_terms(audio, labels, 0.3, torch.ones(batch))
     return train, batch * steps / (time.perf_counter() - start)
 
 

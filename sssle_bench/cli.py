@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from .errors import SssleError, bounded
+from .executors import SCHEDULER_ENV
 
 data_home_option = click.option(
     "--data-home",
@@ -102,9 +103,9 @@ jobs_option = click.option(
 scheduler_option = click.option(
     "--scheduler",
     default=None,
-    envvar="DASK_SCHEDULER_ADDRESS",
+    envvar=SCHEDULER_ENV,
     help="Run on a Dask distributed cluster: its scheduler's address, e.g. "
-    "tcp://host:8786 (default: $DASK_SCHEDULER_ADDRESS; without either, local processes). "
+    f"tcp://host:8786 (default: ${SCHEDULER_ENV}; without either, local processes). "
     "Its workers must see the data and output folders at the same paths.",
 )
 

@@ -28,7 +28,7 @@ from .audio import read_audio
 from .errors import SssleError
 from .levels import to_mono
 from .paths import check_name, check_relative
-from .recipe import load_recipe
+from .recipe import NO_BACKGROUND, load_recipe
 
 
 @dataclass(frozen=True)
@@ -225,9 +225,18 @@ class GeneratedDataset:
         }
 
 
+def evenly_spaced(n: int, limit: int | None) -> list[int]:
+    """Indices of ``limit`` of ``n`` items spread evenly from the first (``i * n // limit``),
+    or all of them when ``limit`` is None or not smaller: the subset a ``max_train_mixtures``
+    style cap keeps, the same for every method that applies it."""
+    if limit is None or n <= limit:
+        return list(range(n))
+    return [i * n // limit for i in range(limit)]
+
+
 def has_background(condition: str) -> bool:
     """Whether a condition's mixtures hold a background (every condition but ``none``)."""
-    return condition != "none"
+    return condition != NO_BACKGROUND
 
 
 def background_name(audio_path: str | Path) -> str:

@@ -222,11 +222,6 @@ def check_workers(
         raise SssleError(problems[0])
 
 
-def resolve_scheduler(address: str | None) -> str | None:
-    """``--scheduler``, else ``$DASK_SCHEDULER_ADDRESS``, else None (local processes)."""
-    return address or os.environ.get(SCHEDULER_ENV) or None
-
-
 @contextmanager
 def dask_executor(
     address: str, readable: Sequence[Path] = (), writable: Sequence[Path] = ()

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from .errors import SssleError
 
@@ -20,6 +24,9 @@ _A_F1, _A_F2, _A_F3, _A_F4 = 20.598997, 107.65265, 737.86223, 12194.217
 
 #: Shortest clip, in seconds, with a defined integrated loudness (one BS.1770 gating block).
 LUFS_MIN_DURATION_S = 0.4
+
+#: A number, an array or a pandas Series of levels: what the dB conversions keep.
+Levels = TypeVar("Levels", float, np.ndarray, "pd.Series")
 
 
 def to_mono(x: np.ndarray) -> np.ndarray:
@@ -40,6 +47,18 @@ def to_mono(x: np.ndarray) -> np.ndarray:
     if x.ndim == 2:
         return x.mean(axis=1)
     raise SssleError(f"audio must be 1-D or 2-D (samples, channels), got shape {x.shape}")
+
+
+def db_to_power(db: Levels) -> Levels:
+    """A level in dB to its power (mean-square) ratio, ``10 ** (db / 10)``, for a number,
+    array or Series alike; ``-inf`` becomes 0."""
+    return 10 ** (db / 10)
+
+
+def db_to_gain(db: Levels) -> Levels:
+    """A gain in dB to its amplitude factor, ``10 ** (db / 20)``, for a number, array or
+    Series alike."""
+    return 10 ** (db / 20)
 
 
 def power_to_db(power: np.ndarray | float) -> np.ndarray | float:

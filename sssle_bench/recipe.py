@@ -178,9 +178,13 @@ class Recipe:
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+#: The condition without background: its id in datasets and its keyword in recipes.
+NO_BACKGROUND = "none"
+
+
 def condition_id(lufs: float | None) -> str:
     """``none`` for no background, else ``bg<LUFS>`` (``bg-50``, ``bg0``, ``bg-12.5``)."""
-    return "none" if lufs is None else f"bg{lufs:g}"
+    return NO_BACKGROUND if lufs is None else f"bg{lufs:g}"
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:
@@ -435,7 +439,7 @@ def _parse_conditions(raw: Any, problems: list[str]) -> tuple[Condition, ...]:
         return ()
     out = []
     for item in raw:
-        if item == "none":
+        if item == NO_BACKGROUND:
             out.append(Condition(condition_id(None), None))
         elif isinstance(item, int | float) and not isinstance(item, bool) and math.isfinite(item):
             out.append(Condition(condition_id(float(item)), float(item)))

@@ -259,7 +259,7 @@ def test_every_variant_computes_exactly_its_listed_consistency_terms(name: str):
 
     from sssle_bench.estimators.weak_sep.config import make_config
     from sssle_bench.estimators.weak_sep.losses import consistency_loss, non_silent_frames
-    from sssle_bench.estimators.weak_sep.trainer import Trainer, effective_weights
+    from sssle_bench.estimators.weak_sep.objective import Model, effective_weights
 
     experiment = load_experiment(REPO / "experiments" / name)
     assert set(experiment.variants) == set(COMPOSITION)
@@ -272,21 +272,21 @@ def test_every_variant_computes_exactly_its_listed_consistency_terms(name: str):
         assert (config.use_margin, config.background_classification) == (margin, background)
 
         torch.manual_seed(0)
-        trainer = Trainer(config, 5)
+        model = Model(config, 5)
         x = torch.rand(2, config.n_fft // 2 + 1, 12) + 0.01
         masks = torch.rand(2, 5, *x.shape[1:]) / 5
         labels = torch.tensor([[1.0, 0, 1, 0, 0], [0, 1, 1, 1, 0]])
         with torch.no_grad():
-            terms = trainer.objective(x, masks, labels, 0.2, torch.ones(2))
+            terms = model.objective(x, masks, labels, 0.2, torch.ones(2))
         frames = non_silent_frames(x, config.silence_ratio)
         expected = sum(
             w
             * consistency_loss(
-                x / trainer.window_sum,
+                x / model.window_sum,
                 masks,
                 labels,
                 frames,
-                trainer.filterbanks[fb],
+                model.filterbanks[fb],
                 agg,
                 0.2 if margin else None,
                 config.consistency_scale == "relative",

@@ -140,3 +140,27 @@ def test_fast_weighting_is_the_stated_recursion():
         y = y + (v * v - y) * alpha
         peak = max(peak, y)
     assert fast_weighted_max_db(x, sr) == pytest.approx(10 * np.log10(peak), abs=1e-9)
+
+
+def test_db_conversions_are_the_inverse_of_the_level_functions():
+    """-10 dB is a tenth of the power, -20 dB a tenth of the amplitude; -inf is silence;
+    a Series stays a Series (the ground-truth columns are converted as they are)."""
+    import pandas as pd
+
+    from sssle_bench.levels import db_to_gain, db_to_power, power_to_db
+
+    assert db_to_power(-10.0) == 0.1 and db_to_gain(-20.0) == 0.1
+    assert db_to_power(float("-inf")) == 0.0
+    assert power_to_db(db_to_power(-37.5)) == pytest.approx(-37.5, abs=1e-12)
+    x = np.random.default_rng(0).normal(size=16000) * 0.1
+    assert dbfs(x * db_to_gain(-6.0)) == pytest.approx(dbfs(x) - 6.0, abs=1e-9)
+    series = db_to_power(pd.Series([0.0, -20.0, None]))
+    assert isinstance(series, pd.Series) and series.tolist()[:2] == [1.0, 0.01]
+
+
+def test_evenly_spaced_keeps_a_spread_subset_from_the_first():
+    from sssle_bench.dataset import evenly_spaced
+
+    assert evenly_spaced(10, 4) == [0, 2, 5, 7]
+    assert evenly_spaced(3000, 1000)[:3] == [0, 3, 6] and len(evenly_spaced(3000, 1000)) == 1000
+    assert evenly_spaced(5, None) == evenly_spaced(5, 5) == evenly_spaced(5, 9) == [0, 1, 2, 3, 4]

@@ -13,11 +13,14 @@ from sssle_bench.audio import read_audio
 from sssle_bench.dataset import background_tracks
 from sssle_bench.errors import SssleError
 from sssle_bench.estimators.run import train
-from sssle_bench.estimators.weak_sep import losses
+from sssle_bench.estimators.weak_sep import data, losses
 from sssle_bench.estimators.weak_sep.config import make_config
-from sssle_bench.estimators.weak_sep.models import folded_for_inference, mel_filterbank
-from sssle_bench.estimators.weak_sep.train import objective_at_reference_masks
-from sssle_bench.estimators.weak_sep.trainer import make_separator
+from sssle_bench.estimators.weak_sep.networks import (
+    folded_for_inference,
+    make_separator,
+    mel_filterbank,
+)
+from sssle_bench.estimators.weak_sep.objective import objective_at_reference_masks
 from sssle_bench.levels import to_mono
 from sssle_bench.metrics import roc_auc
 
@@ -99,14 +102,14 @@ def test_consistency_aggregations_differ_where_errors_cancel():
 
 def test_magnitude_margin_covers_the_oracle_masks_residual():
     """Sources with 1 - m of the energy: amplitude masks sum to at least sqrt(1 - m)."""
-    assert losses.magnitude_margin(0.0) == 0.0 and losses.magnitude_margin(1.0) == 1.0
-    assert losses.magnitude_margin(0.75) == pytest.approx(0.5)
+    assert data.magnitude_margin(0.0) == 0.0 and data.magnitude_margin(1.0) == 1.0
+    assert data.magnitude_margin(0.75) == pytest.approx(0.5)
     rng = np.random.default_rng(0)
     for _ in range(100):
         e = rng.random(4)  # three sources and a background, energies in one bin
         m = e[3] / e.sum()
         residual = 1 - np.sqrt(e[:3] / e.sum()).sum()
-        assert residual <= losses.magnitude_margin(m) + 1e-12
+        assert residual <= data.magnitude_margin(m) + 1e-12
 
 
 def test_non_silent_frames_by_magnitude_sum():
@@ -133,8 +136,8 @@ def test_classifier_losses():
 
 
 def test_dataset_margin():
-    assert losses.dataset_margin([1.0, 2.0], [0.5, 2.0]) == pytest.approx(0.25)
-    assert losses.dataset_margin([1.0], [3.0]) == 0.0
+    assert data.dataset_margin([1.0, 2.0], [0.5, 2.0]) == pytest.approx(0.25)
+    assert data.dataset_margin([1.0], [3.0]) == 0.0
 
 
 def test_mel_filterbank_shape_and_partition():
@@ -231,7 +234,7 @@ def test_one_model_per_condition_with_its_own_margin(toy_dataset: Path, tmp_path
     """Each condition's margin is its own training set's; predict routes by condition."""
     from sssle_bench.dataset import GeneratedDataset, MixtureInfo
     from sssle_bench.estimators import estimator_class
-    from sssle_bench.estimators.weak_sep.train import training_margin
+    from sssle_bench.estimators.weak_sep.data import training_margin
 
     ds = GeneratedDataset(toy_dataset)
     est = train("weak-sep", toy_dataset, tmp_path / "m", {**QUICK, "epochs": 1})
@@ -282,15 +285,15 @@ def test_a_warm_start_begins_every_other_condition_from_the_first_ones_separator
     monkeypatch.setattr(module, "fit", spy)
     warm = train("weak-sep", toy_dataset, tmp_path / "w", QUICK)  # cpu preset: warm_start none
     assert given["none"] is None and warm.state["history"]["bg-20"]["warm_start"] == "none"
-    trained = warm.trainers["none"].separator.state_dict()
+    trained = warm.models["none"].separator.state_dict()
     assert all(torch.equal(given["bg-20"][k], trained[k]) for k in trained)
     # fit: with a learning rate of 0 the separator keeps the weights it started from
     config = make_config({**QUICK, "epochs": 1, "learning_rate": 0.0})
     start = {k: v + 0.5 for k, v in trained.items()}
-    trainer, _ = fit(
+    model, _ = fit(
         config, GeneratedDataset(toy_dataset), "train", None, lambda s: None, "bg-20", None, start
     )
-    for name, value in trainer.separator.named_parameters():
+    for name, value in model.separator.named_parameters():
         assert torch.equal(value, start[name]), name
     # the none model trained on: bg-20's checkpoint started elsewhere and trains again, to
     # the weights of an uninterrupted run
@@ -304,7 +307,7 @@ def test_a_warm_start_begins_every_other_condition_from_the_first_ones_separator
     assert same(weights(tmp_path / "x"), weights(tmp_path / "w"))
     # one condition asked for: its warm start is trained first (or resumed), not saved
     alone = train("weak-sep", toy_dataset, tmp_path / "w", {**QUICK, "conditions": ["bg-50"]})
-    assert list(alone.trainers) == ["bg-50"] and given["bg-50"] is not None
+    assert list(alone.models) == ["bg-50"] and given["bg-50"] is not None
     assert all(torch.equal(given["bg-50"][k], trained[k]) for k in trained)  # none resumed
 
 
@@ -451,23 +454,24 @@ def selective(toy_full: Path):
     on this very toy world by the recorded command (tests/test_shipped.py reproduces its
     first epoch), frozen."""
     from sssle_bench.dataset import GeneratedDataset
+    from sssle_bench.estimators.weak_sep.networks import freeze
+    from sssle_bench.estimators.weak_sep.objective import Model
     from sssle_bench.estimators.weak_sep.shipped import check_checkpoints, checkpoint_dir
-    from sssle_bench.estimators.weak_sep.trainer import Trainer, freeze
 
     ds = GeneratedDataset(toy_full)
     prov = check_checkpoints(checkpoint_dir(), ds)
     saved = torch.load(checkpoint_dir() / prov["classifier_file"], weights_only=True)
     config = make_config({"preset": "cpu", "threads": 2})
-    trainer = Trainer(config, len(ds.classes))
-    trainer.classifier.load_state_dict(saved["classifier"])
-    freeze(trainer.classifier)
-    return ds, trainer, saved["losses"]
+    model = Model(config, len(ds.classes))
+    model.classifier.load_state_dict(saved["classifier"])
+    freeze(model.classifier)
+    return ds, model, saved["losses"]
 
 
 def test_the_shared_classifier_is_selective_before_it_is_frozen(selective):
     """On silence it says "no class"; on isolated test sources each class is recognised; on
     background alone no class, and "background present"."""
-    ds, trainer, bce = selective
+    ds, model, bce = selective
     assert bce[-1] < bce[0]
     tracks, labels = [], []
     for mix in ds.mixtures("test", conditions=("none",)):
@@ -475,10 +479,10 @@ def test_the_shared_classifier_is_selective_before_it_is_frozen(selective):
             tracks.append(torch.from_numpy(track.astype(np.float32)))
             labels.append(ds.classes.index(label))
     with torch.inference_mode():
-        silence = trainer.classify(trainer.spectra(torch.zeros(1, 64000))[0])[0]
+        silence = model.classify(model.spectra(torch.zeros(1, 64000))[0])[0]
         probs = torch.cat(
             [
-                trainer.classify(trainer.spectra(torch.stack(tracks[i : i + 16]))[0])
+                model.classify(model.spectra(torch.stack(tracks[i : i + 16]))[0])
                 for i in range(0, len(tracks), 16)
             ]
         ).numpy()
@@ -490,7 +494,7 @@ def test_the_shared_classifier_is_selective_before_it_is_frozen(selective):
     tracks = background_tracks(ds, "test", ("bg-50",))
     quiet = [to_mono(read_audio(p)[0]).astype(np.float32) for p in tracks]
     with torch.inference_mode():
-        heard = trainer.classify(trainer.spectra(torch.from_numpy(np.stack(quiet)))[0]).numpy()
+        heard = model.classify(model.spectra(torch.from_numpy(np.stack(quiet)))[0]).numpy()
     k = len(ds.classes)
     assert heard[:, :k].max() < SILENCE_MAX and heard[:, k].min() > 1 - SILENCE_MAX
     assert float(silence[k]) < SILENCE_MAX
@@ -509,8 +513,8 @@ def test_reference_masks_on_hand_made_magnitudes():
 def test_the_objective_prefers_oracle_masks_to_equal_split_and_silence(selective, condition):
     """The paper's objective (cpu preset weights), with the selective critic: oracle masks of
     a generated dataset's saved sources cost less than an equal split or all-zero masks."""
-    ds, trainer, _ = selective
-    total = objective_at_reference_masks(trainer, ds, "test", condition)
+    ds, model, _ = selective
+    total = objective_at_reference_masks(model, ds, "test", condition)
     assert total["oracle"] < total["equal"] and total["oracle"] < total["zero"], total
     if condition == "none":  # nothing to absorb: the two are the same masks
         assert total["oracle"] == pytest.approx(total["absorb"], rel=1e-3)
@@ -520,8 +524,8 @@ def test_the_objective_prefers_oracle_masks_to_equal_split_and_silence(selective
 def test_the_objective_prefers_oracle_masks_to_absorbing_the_background(selective, condition):
     """With a background critic (cpu preset): sources that absorb the background cost more
     than the oracle's, which leave it to the residual (docs/weak-sep.md, objective)."""
-    ds, trainer, _ = selective
-    total = objective_at_reference_masks(trainer, ds, "test", condition)
+    ds, model, _ = selective
+    total = objective_at_reference_masks(model, ds, "test", condition)
     assert total["oracle"] < total["absorb"], total
 
 
@@ -529,21 +533,21 @@ def test_the_original_crnn_shape_and_its_half_on_silence():
     """The original classifier without bias says 0.5 for every class on silence whatever
     its weights (why the compact one is a deliberate deviation); with the bias the
     paper's configs pass, it has bias vectors and can say otherwise."""
-    from sssle_bench.estimators.weak_sep.trainer import Trainer
+    from sssle_bench.estimators.weak_sep.objective import Model
 
     config = make_config({"preset": "paper"})
     assert config.classifier_arch == "original" and config.classifier_bias
-    biased = Trainer(config, 5).classifier
+    biased = Model(config, 5).classifier
     assert sum(p.ndim == 1 for p in biased.parameters()) == 3 + 4 + 1  # convs, BiLSTM, fc
-    trainer = Trainer(make_config({"preset": "paper", "classifier_bias": False}), 5)
-    trainer.classifier.eval()
+    model = Model(make_config({"preset": "paper", "classifier_bias": False}), 5)
+    model.classifier.eval()
     with torch.no_grad():
-        silence = trainer.classify(trainer.spectra(torch.zeros(2, 64000))[0])
-        noise = trainer.classify(trainer.spectra(torch.randn(2, 64000) * 0.1)[0])
+        silence = model.classify(model.spectra(torch.zeros(2, 64000))[0])
+        noise = model.classify(model.spectra(torch.randn(2, 64000) * 0.1)[0])
     assert silence.shape == (2, 5) and torch.all(silence == 0.5)
     assert noise.shape == (2, 5) and torch.all((noise > 0) & (noise < 1))
     assert not torch.all(noise == 0.5)
-    assert all(p.ndim > 1 for p in trainer.classifier.parameters())  # no bias vectors
+    assert all(p.ndim > 1 for p in model.classifier.parameters())  # no bias vectors
 
 
 def test_the_original_unet_layer_by_layer():
@@ -552,11 +556,11 @@ def test_the_original_unet_layer_by_layer():
     BatchNorm then sigmoid output block, and the input size restored exactly."""
     from torch import nn
 
-    from sssle_bench.estimators.weak_sep.trainer import Trainer
+    from sssle_bench.estimators.weak_sep.objective import Model
 
     config = make_config({"preset": "paper"})
     assert config.separator_arch == "original" and config.unet_levels == 4
-    unet = Trainer(config, 5).separator
+    unet = Model(config, 5).separator
     convs = [m.weight.shape for m in unet.modules() if isinstance(m, nn.Conv2d)]
     assert convs == [(64, 1, 5, 5), (128, 64, 5, 5), (256, 128, 5, 5), (512, 256, 5, 5)]
     ups = [m.weight.shape for m in unet.modules() if isinstance(m, nn.ConvTranspose2d)]
@@ -565,7 +569,7 @@ def test_the_original_unet_layer_by_layer():
     kinds = [type(m).__name__ for m in unet.modules() if not list(m.children())]
     assert "LeakyReLU" not in kinds and kinds.count("ReLU") == 7
     assert kinds[-3:] == ["ConvTranspose2d", "BatchNorm2d", "Sigmoid"]
-    small = Trainer(make_config({"preset": "paper", "unet_channels": 4}), 5)
+    small = Model(make_config({"preset": "paper", "unet_channels": 4}), 5)
     small.separator.eval()
     for frames in (126, 125):
         _, feats = small.spectra(torch.randn(2, (frames - 1) * 128) * 0.1)
@@ -584,9 +588,9 @@ def test_classifier_pretraining_stops_on_validation_and_keeps_its_best_epoch(
 
     from sssle_bench.estimators.weak_sep import critic as t
     from sssle_bench.estimators.weak_sep.config import make_config
-    from sssle_bench.estimators.weak_sep.trainer import Trainer
+    from sssle_bench.estimators.weak_sep.objective import Model
 
-    trainer = Trainer(make_config({"preset": "cpu"}), 3)
+    model = Model(make_config({"preset": "cpu"}), 3)
     valid_bce = iter([0.5, 0.4, 0.45, 0.41, 0.6, 0.3])
 
     def scripted(trn, loader, extras, draws, opt=None):
@@ -598,11 +602,11 @@ def test_classifier_pretraining_stops_on_validation_and_keeps_its_best_epoch(
         return 1.0
 
     monkeypatch.setattr(t, "_classifier_bce", scripted)
-    first = next(trainer.classifier.parameters()).detach().clone()
+    first = next(model.classifier.parameters()).detach().clone()
     said: list[str] = []
-    losses = t.train_classifier(trainer, "train", 50, 1e-4, said.append, valid="v", patience=3)
+    losses = t.train_classifier(model, "train", 50, 1e-4, said.append, valid="v", patience=3)
     assert len(losses) == 5  # best at epoch 2, then 3 epochs without a lower BCE
     assert said[-1] == "classifier: early stopping after epoch 5 (patience 3)"
-    kept = next(trainer.classifier.parameters())
+    kept = next(model.classifier.parameters())
     assert torch.allclose(kept, first + 2, atol=1e-5) and not kept.requires_grad
     assert "valid bce 0.4000" in said[1]

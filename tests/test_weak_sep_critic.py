@@ -16,7 +16,7 @@ from sssle_bench.errors import SssleError
 from sssle_bench.estimators.weak_sep import losses
 from sssle_bench.estimators.weak_sep.config import make_config
 from sssle_bench.estimators.weak_sep.critic import Extras, extra_clips, pretraining_extras
-from sssle_bench.estimators.weak_sep.trainer import Trainer
+from sssle_bench.estimators.weak_sep.objective import Model
 
 LN2 = math.log(2)
 
@@ -103,8 +103,8 @@ def test_background_clips_need_saved_sources(synthetic_home: Path, tmp_path: Pat
 
 
 def test_the_background_critic_adds_one_classifier_output():
-    plain = Trainer(make_config({"preset": "cpu", "background_critic": False}), 5)
-    aware = Trainer(make_config({"preset": "cpu", "background_critic": True}), 5)
+    plain = Model(make_config({"preset": "cpu", "background_critic": False}), 5)
+    aware = Model(make_config({"preset": "cpu", "background_critic": True}), 5)
     mag = torch.rand(2, 257, 126)
     assert plain.classify(mag).shape == (2, 5) and aware.classify(mag).shape == (2, 6)
 
@@ -128,7 +128,7 @@ def test_classifier_max_mixtures_sets_the_pretraining_set(
     for settings, condition, expected in cases:
         config = make_config({"preset": "cpu", **settings})
         critic.pretrain(
-            Trainer(config, len(ds.classes)),
+            Model(config, len(ds.classes)),
             ds,
             "train",
             config,
@@ -178,8 +178,8 @@ def test_classifier_pretraining_stopped_after_an_epoch_resumes_to_the_same_weigh
     )
     real = critic.save_classifier_checkpoint
 
-    def stop_after_epoch_2(path, trainer, opt, draws, generator, state):
-        real(path, trainer, opt, draws, generator, state)
+    def stop_after_epoch_2(path, model, opt, draws, generator, state):
+        real(path, model, opt, draws, generator, state)
         if len(state.losses) == 2:
             raise KeyboardInterrupt
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from sssle_bench.estimators.weak_sep.config import make_config
-from sssle_bench.estimators.weak_sep.trainer import Trainer
+from sssle_bench.estimators.weak_sep.objective import Model
 
 CLASSES = 5
 SR, SECONDS = 16000, 4.0
@@ -41,16 +41,16 @@ def _sync(device: str) -> None:
 def training_step(preset: str, device: str, batch: int):
     """A function that runs one separator training step (forward, backward, Adam; the
     frozen critic inside the objective) on a fixed random batch, and waits for it."""
-    trainer = Trainer(make_config({"preset": preset, "device": device}), CLASSES)
-    for p in trainer.classifier.parameters():
+    model = Model(make_config({"preset": preset, "device": device}), CLASSES)
+    for p in model.classifier.parameters():
         p.requires_grad_(False)
-    opt = torch.optim.Adam(trainer.separator.parameters(), 1e-4)
+    opt = torch.optim.Adam(model.separator.parameters(), 1e-4)
     audio = (torch.randn(batch, int(SR * SECONDS)) * 0.05).to(device)
     labels = (torch.rand(batch, CLASSES) > 0.4).float().to(device)
     flags = torch.ones(batch, device=device)
 
     def step() -> None:
-        terms = trainer.loss_terms(audio, labels, 0.3, flags)
+        terms = model.loss_terms(audio, labels, 0.3, flags)
         opt.zero_grad()
         terms["total"].backward()
         opt.step()
@@ -74,17 +74,17 @@ def training_rate(preset: str, device: str, batch: int, steps: int = 5) -> float
 @torch.inference_mode()
 def inference_rtf(preset: str, device: str, batch: int, repeats: int = 5) -> float:
     """Seconds of audio per second of masks + classifier (median of ``repeats``)."""
-    trainer = Trainer(make_config({"preset": preset, "device": device}), CLASSES)
-    trainer.separator.eval()
-    trainer.classifier.eval()
+    model = Model(make_config({"preset": preset, "device": device}), CLASSES)
+    model.separator.eval()
+    model.classifier.eval()
     audio = (torch.randn(batch, int(SR * SECONDS)) * 0.05).to(device)
     times = []
     for i in range(repeats + 1):
         _sync(device)
         start = time.perf_counter()
-        mag, feats = trainer.spectra(audio)
-        (trainer.separator(feats) * mag[:, None]).sum().item()
-        trainer.classify(mag).sum().item()
+        mag, feats = model.spectra(audio)
+        (model.separator(feats) * mag[:, None]).sum().item()
+        model.classify(mag).sum().item()
         _sync(device)
         if i >= 1:
             times.append(time.perf_counter() - start)

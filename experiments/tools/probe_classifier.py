@@ -19,18 +19,19 @@ import torch
 from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.estimators.weak_sep.config import make_config
 from sssle_bench.estimators.weak_sep.critic import pretrain, pretrain_shared_classifier
-from sssle_bench.estimators.weak_sep.trainer import Trainer, seed_everything
+from sssle_bench.estimators.weak_sep.data import seed_everything
+from sssle_bench.estimators.weak_sep.objective import Model
 from sssle_bench.metrics import roc_auc
 
 
-def judge(trainer: Trainer, tracks: list[torch.Tensor], labels: np.ndarray) -> tuple[float, list]:
+def judge(model: Model, tracks: list[torch.Tensor], labels: np.ndarray) -> tuple[float, list]:
     """Largest class probability on 4 s of silence; per-class AUC on isolated tracks."""
-    trainer.classifier.eval()
+    model.classifier.eval()
     with torch.inference_mode():
-        silence = trainer.classify(trainer.spectra(torch.zeros(1, tracks[0].numel()))[0])[0]
+        silence = model.classify(model.spectra(torch.zeros(1, tracks[0].numel()))[0])[0]
         probs = torch.cat(
             [
-                trainer.classify(trainer.spectra(torch.stack(tracks[i : i + 16]))[0])
+                model.classify(model.spectra(torch.stack(tracks[i : i + 16]))[0])
                 for i in range(0, len(tracks), 16)
             ]
         ).numpy()
@@ -56,17 +57,17 @@ def main() -> None:
         config = make_config({**config.to_dict(), "classifier_silence": silence})
         for condition in ds.conditions:
             generator = seed_everything(config.seed)
-            trainer = Trainer(config, len(ds.classes))
-            pretrain(trainer, ds, "train", config, generator, lambda s: None, condition)
-            top, aucs = judge(trainer, tracks, labels)
+            model = Model(config, len(ds.classes))
+            pretrain(model, ds, "train", config, generator, lambda s: None, condition)
+            top, aucs = judge(model, tracks, labels)
             print(
                 f"silence clips {silence:.2f}, {condition:>6} only: silence max {top:.2f}, "
                 f"AUC {' '.join(f'{a:.2f}' for a in aucs)}"
             )
-        trainer = Trainer(config, len(ds.classes))
+        model = Model(config, len(ds.classes))
         weights, _ = pretrain_shared_classifier(config, ds, "train", None, lambda s: None)
-        trainer.classifier.load_state_dict(weights)
-        top, aucs = judge(trainer, tracks, labels)
+        model.classifier.load_state_dict(weights)
+        top, aucs = judge(model, tracks, labels)
         print(
             f"silence clips {silence:.2f}, shared     : silence max {top:.2f}, "
             f"AUC {' '.join(f'{a:.2f}' for a in aucs)}"

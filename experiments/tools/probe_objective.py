@@ -23,8 +23,9 @@ import torch
 from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.estimators.weak_sep.config import make_config
 from sssle_bench.estimators.weak_sep.critic import pretrain_shared_classifier
-from sssle_bench.estimators.weak_sep.train import objective_at_reference_masks, training_margin
-from sssle_bench.estimators.weak_sep.trainer import Trainer, freeze
+from sssle_bench.estimators.weak_sep.data import training_margin
+from sssle_bench.estimators.weak_sep.networks import freeze
+from sssle_bench.estimators.weak_sep.objective import Model, objective_at_reference_masks
 
 
 def main() -> None:
@@ -43,16 +44,16 @@ def main() -> None:
         weights, _ = pretrain_shared_classifier(config, ds, "train", None, log=lambda s: None)
     else:
         weights = torch.load(args.classifier, weights_only=True)["classifier"]
-    trainer = Trainer(config, len(ds.classes))
-    trainer.classifier.load_state_dict(weights)
-    freeze(trainer.classifier)
+    model = Model(config, len(ds.classes))
+    model.classifier.load_state_dict(weights)
+    freeze(model.classifier)
     torch.set_num_threads(args.threads)
     terms = {}
     print("| condition | margin | oracle | absorb | equal | zero |")
     print("|---|---|---|---|---|---|")
     for condition in ds.conditions:
         margin = training_margin(ds, "train", condition, config)
-        total = objective_at_reference_masks(trainer, ds, "test", condition, terms=True)
+        total = objective_at_reference_masks(model, ds, "test", condition, terms=True)
         cells = " | ".join(
             f"{total[k]['total']:.2f}" for k in ("oracle", "absorb", "equal", "zero")
         )

@@ -31,26 +31,26 @@ from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.estimators.run import load_trained, read_config
 from sssle_bench.estimators.spectral import spectrogram_levels
 from sssle_bench.estimators.weak_sep.config import make_config
-from sssle_bench.estimators.weak_sep.trainer import Trainer
+from sssle_bench.estimators.weak_sep.objective import Model
 from sssle_bench.levels import to_mono
 from sssle_bench.metrics import roc_auc
 from sssle_bench.significance import paired_bootstrap, per_mixture
 
 
-def load_separator(model: Path, condition: str, config: Path | None) -> Trainer:
+def load_separator(path: Path, condition: str, config: Path | None) -> Model:
     """A saved model's networks of ``condition``, or a checkpoint's with its ``config``."""
     if config is None:
-        return load_trained("weak-sep", model).trainers[condition]
-    trainer = Trainer(make_config(read_config(config)), 5)
-    state = torch.load(model, weights_only=True, map_location="cpu")
-    trainer.separator.load_state_dict(state["separator"])
-    trainer.classifier.load_state_dict(state["classifier"])
-    trainer.separator.eval()
-    trainer.classifier.eval()
-    return trainer
+        return load_trained("weak-sep", path).models[condition]
+    model = Model(make_config(read_config(config)), 5)
+    state = torch.load(path, weights_only=True, map_location="cpu")
+    model.separator.load_state_dict(state["separator"])
+    model.classifier.load_state_dict(state["classifier"])
+    model.separator.eval()
+    model.classifier.eval()
+    return model
 
 
-def dominance(masks: np.ndarray, mix, ds: GeneratedDataset, trainer: Trainer):
+def dominance(masks: np.ndarray, mix, ds: GeneratedDataset, model: Model):
     """Mean mask of each present class where its source dominates the background (more
     than twice its magnitude) and elsewhere; empty without saved sources."""
     if mix.sources_dir is None:
@@ -60,7 +60,7 @@ def dominance(masks: np.ndarray, mix, ds: GeneratedDataset, trainer: Trainer):
         return []
 
     def mag(audio: np.ndarray) -> np.ndarray:
-        return trainer.spectra(torch.from_numpy(audio.astype(np.float32))[None])[0][0].numpy()
+        return model.spectra(torch.from_numpy(audio.astype(np.float32))[None])[0][0].numpy()
 
     background = mag(to_mono(read_audio(path)[0]))
     out = []
@@ -78,7 +78,7 @@ def probe(
     """One row per present (mixture, class): error, energy share; masks summarised in attrs."""
     torch.set_num_threads(1)
     ds = GeneratedDataset(dataset)
-    trainer = load_separator(model_dir, condition, config)
+    model = load_separator(model_dir, condition, config)
     train = ds.truth("train")
     train = train[(train["condition"] == condition) & (train["present"] == 1)]
     prior = train.groupby("class")["level_dbfs_a"].median()
@@ -88,9 +88,9 @@ def probe(
         if i == limit:
             break
         with torch.no_grad():
-            mag, feats = trainer.spectra(torch.from_numpy(mix.audio.astype(np.float32))[None])
-            masks = trainer.separator(feats)[0].numpy()
-            probs.append(trainer.classify(mag)[0].numpy())
+            mag, feats = model.spectra(torch.from_numpy(mix.audio.astype(np.float32))[None])
+            masks = model.separator(feats)[0].numpy()
+            probs.append(model.classify(mag)[0].numpy())
         x = mag[0].numpy()
         energy = x**2 / np.sum(x**2)
         levels = spectrogram_levels(masks * x, mix.audio.size, mix.sample_rate, "A")
@@ -99,7 +99,7 @@ def probe(
         weighted = (masks * energy).sum(axis=(1, 2))
         present_mask += list(weighted[on])
         absent_mask += list(weighted[~on])
-        dominated += dominance(masks, mix, ds, trainer)
+        dominated += dominance(masks, mix, ds, model)
         sums.append(float((masks[on].sum(axis=0) * energy).sum()))
         squares.append(float(((masks[on] ** 2).sum(axis=0) * energy).sum()))
         mix_db = 10 * np.log10(np.mean(mix.audio**2))

@@ -43,8 +43,8 @@ def shipped_validation(world: Path) -> dict[str, float]:
     model = load_trained("weak-sep", checkpoint_dir())
     history = json.loads((checkpoint_dir() / "history.json").read_text())
     figures = {}
-    for cond, trainer in model.trainers.items():
-        terms = validation_terms(trainer, ds, "train", cond, history[cond]["margin"])
+    for cond, net in model.models.items():
+        terms = validation_terms(net, ds, "train", cond, history[cond]["margin"])
         for term, value in terms.items():
             figures[f"shipped.{cond}.{term}"] = value
     return figures

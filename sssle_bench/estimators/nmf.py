@@ -21,6 +21,7 @@ import numpy as np
 
 from ..dataset import GeneratedDataset, MixtureInfo, background_name, has_background
 from ..errors import SssleError
+from ..recipe import NO_BACKGROUND
 from .base import BaseEstimator, Prediction
 from .spectral import N_FFT, masked_prediction, stft
 
@@ -102,7 +103,7 @@ class SupervisedNMF(BaseEstimator):
             raise SssleError("nmf needs isolated training sources: generate with --save-sources")
         rng = np.random.default_rng(self.config["seed"])
         frames: dict[str, list[np.ndarray]] = {c: [] for c in dataset.classes}
-        for mix in dataset.mixtures(split, conditions=("none",)):
+        for mix in dataset.mixtures(split, conditions=(NO_BACKGROUND,)):
             for label, track in dataset.sources(mix).items():
                 frames[label].append(_active_frames(track))
         dictionaries = []

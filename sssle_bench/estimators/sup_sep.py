@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ..dataset import GeneratedDataset, MixtureInfo
+from ..dataset import GeneratedDataset, MixtureInfo, evenly_spaced
 from ..errors import SssleError, excerpt
 from ..paths import check_name, write_bytes, write_text
 from .base import (
@@ -46,10 +46,10 @@ from .spectral import spectrogram_prediction
 from .spectral import window as sqrt_hann
 from .weak_sep.config import LIMITS as WEAK_LIMITS
 from .weak_sep.config import make_config
+from .weak_sep.data import valid_split
 from .weak_sep.losses import non_silent_frames
-from .weak_sep.models import folded_for_inference
+from .weak_sep.networks import folded_for_inference, make_separator, separator_spectra
 from .weak_sep.torch_files import load_torch_file, load_weights
-from .weak_sep.trainer import make_separator, separator_spectra, valid_split
 
 #: The fields sup-sep takes from weak-sep's preset of the same name: the separator
 #: network and its STFT (one home for the presets' widths).
@@ -187,8 +187,7 @@ class _Clips:
 
     def __init__(self, dataset: GeneratedDataset, split: str, condition: str, limit: int | None):
         ids = sorted(dataset.table(split)["mixture_id"].unique())
-        if limit is not None and len(ids) > limit:
-            ids = [ids[int(i * len(ids) / limit)] for i in range(limit)]
+        ids = [ids[i] for i in evenly_spaced(len(ids), limit)]
         mixes = list(dataset.mixtures(split, (condition,), ids))
         if not mixes:
             raise SssleError(f"sup-sep: no {split} mixtures of condition {condition!r}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..levels import db_to_gain
 from ..recipe import Condition
 
 #: Largest absolute sample value allowed in a written mixture (-0.09 dBFS).
@@ -77,12 +78,12 @@ def mix_condition(
     """
     n = background.size
     fg = sum(tracks.values(), np.zeros(n))
-    bg = None if condition.lufs is None else background * 10 ** (background_gain_db / 20)
+    bg = None if condition.lufs is None else background * db_to_gain(background_gain_db)
     mixture = fg if bg is None else fg + bg
     gain_db = protection_gain_db([mixture, *tracks.values(), *([] if bg is None else [bg])])
     if gain_db == 0.0:
         return ConditionMix(condition, dict(tracks), bg, mixture, 0.0)
-    g = 10 ** (gain_db / 20)
+    g = db_to_gain(gain_db)
     return ConditionMix(
         condition,
         {k: v * g for k, v in tracks.items()},

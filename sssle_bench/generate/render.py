@@ -17,7 +17,16 @@ from typing import Any
 import numpy as np
 
 from ..audio import encode, read_audio, resample
-from ..levels import TimeLevels, dbfs, dbfs_a, interval_bounds, lufs, time_levels, to_mono
+from ..levels import (
+    TimeLevels,
+    db_to_power,
+    dbfs,
+    dbfs_a,
+    interval_bounds,
+    lufs,
+    time_levels,
+    to_mono,
+)
 from .mix import class_tracks, fit_length, mix_condition
 from .scene import Scene, SplitContext, mixture_id
 
@@ -77,7 +86,7 @@ def _truth_rows(
                 "level_dbfs": None if lv is None else lv.dbfs,
                 "level_dbfs_a": None if lv is None else lv.a.dbfs_a,
                 "lafmax_db": None if lv is None else lv.a.lafmax_db,
-                "energy_share": None if lv is None else 10 ** ((lv.dbfs - mixture_dbfs) / 10),
+                "energy_share": None if lv is None else db_to_power(lv.dbfs - mixture_dbfs),
             }
         )
     return rows

@@ -73,7 +73,7 @@ class WeakSepConfig:
     STFT: ``n_fft``/``hop`` in samples at ``sample_rate`` Hz (sqrt-Hann window).
     ``margin``: asymmetric margin of the consistency terms, as a fraction of each
     clip's mixture magnitude (L1) its present sources may leave unexplained; ``None`` =
-    the training set's average (see ``train.training_margin``).
+    the training set's average (see ``data.training_margin``).
     """
 
     sample_rate: int = 16000
@@ -85,13 +85,13 @@ class WeakSepConfig:
     unet_levels: int = 4
     classifier_channels: tuple[int, int, int] = (32, 64, 128)
     #: "compact": 3x3 convs + BatchNorm on log-mel 40 (ours); "original": the original
-    #: code's bias-free CRNN on linear magnitude (``models.OriginalCRNN``).
+    #: code's bias-free CRNN on linear magnitude (``networks.OriginalCRNN``).
     classifier_arch: str = "compact"
     #: Bias terms in the original CRNN (the paper's configs: true; its class default: false).
     classifier_bias: bool = False
     #: "compact": ours (input BatchNorm, LeakyReLU down, ReLU up, a 1x1 sigmoid head, input
     #: padded to a multiple of 2**levels); "original": the original code's U-Net
-    #: (``models.OriginalUNet``: ReLU throughout, transposed-conv sigmoid output block).
+    #: (``networks.OriginalUNet``: ReLU throughout, transposed-conv sigmoid output block).
     separator_arch: str = "compact"
     lstm_hidden: int = 100
     n_mels: int = 40

@@ -25,9 +25,11 @@ from ...errors import SssleError
 from ...levels import to_mono
 from ...paths import write_bytes
 from .config import WeakSepConfig
+from .data import mixture_loader, seed_everything, valid_split
 from .losses import classifier_targets
+from .networks import freeze
+from .objective import Model
 from .torch_files import load_torch_file, load_weights
-from .trainer import Trainer, freeze, mixture_loader, seed_everything, valid_split
 
 
 @dataclass(frozen=True)
@@ -90,23 +92,23 @@ def extra_clips(
 
 
 def _classifier_bce(
-    trainer: Trainer, loader, extras: Extras, draws: torch.Generator, opt=None
+    model: Model, loader, extras: Extras, draws: torch.Generator, opt=None
 ) -> float:
     """Mean BCE of the classifier over one pass of ``loader`` with its extra clips (a
     training epoch with ``opt``)."""
-    trainer.classifier.train(opt is not None)
-    with_background = trainer.config.background_critic
+    model.classifier.train(opt is not None)
+    with_background = model.config.background_critic
     total, n = 0.0, 0
     with torch.set_grad_enabled(opt is not None):
         for batch in loader:
             audio, labels, background, gain = extra_clips(*batch, extras, draws)
-            target = classifier_targets(labels, background, with_background).to(trainer.device)
-            mag, _ = trainer.spectra(audio)
+            target = classifier_targets(labels, background, with_background).to(model.device)
+            mag, _ = model.spectra(audio)
             # each clip judged at the scale of the clip it was made from
-            scale = trainer.floor_reference(mag)
+            scale = model.floor_reference(mag)
             if scale is not None:
                 scale = scale / gain.to(mag).clamp(min=1e-12)
-            loss = torch.nn.functional.binary_cross_entropy(trainer.classify(mag, scale), target)
+            loss = torch.nn.functional.binary_cross_entropy(model.classify(mag, scale), target)
             if opt is not None:
                 opt.zero_grad()
                 loss.backward()
@@ -116,7 +118,7 @@ def _classifier_bce(
 
 
 def train_classifier(
-    trainer: Trainer,
+    model: Model,
     loader,
     epochs: int,
     lr: float,
@@ -144,37 +146,35 @@ def train_classifier(
     loader's shuffle); a run that finds it continues after its last epoch, to the
     weights an uninterrupted run reaches.
     """
-    opt = torch.optim.Adam(trainer.classifier.parameters(), lr=lr)
+    opt = torch.optim.Adam(model.classifier.parameters(), lr=lr)
     draws = torch.Generator().manual_seed(seed)
     state = _ClassifierProgress()
     if checkpoint is not None and checkpoint.is_file():
-        state = _load_classifier_checkpoint(checkpoint, trainer, opt, draws, generator)
+        state = _load_classifier_checkpoint(checkpoint, model, opt, draws, generator)
         log(f"classifier: resuming from {checkpoint} after epoch {len(state.losses)}")
     for epoch in range(len(state.losses), epochs):
         if patience is not None and state.stale >= patience:
             break
-        state.losses.append(_classifier_bce(trainer, loader, extras, draws, opt))
+        state.losses.append(_classifier_bce(model, loader, extras, draws, opt))
         line = f"classifier epoch {epoch + 1}/{epochs}: bce {state.losses[-1]:.4f}"
         if valid is not None and patience is not None:
             fixed = torch.Generator().manual_seed(seed)
-            score = _classifier_bce(trainer, valid, valid_extras, fixed)
+            score = _classifier_bce(model, valid, valid_extras, fixed)
             line += f" | valid bce {score:.4f}"
             if score < state.best:
                 state.best, state.stale = score, 0
-                state.best_state = {
-                    k: v.clone() for k, v in trainer.classifier.state_dict().items()
-                }
+                state.best_state = {k: v.clone() for k, v in model.classifier.state_dict().items()}
             else:
                 state.stale += 1
         log(line)
         if checkpoint is not None:
-            save_classifier_checkpoint(checkpoint, trainer, opt, draws, generator, state)
+            save_classifier_checkpoint(checkpoint, model, opt, draws, generator, state)
         if patience is not None and state.stale >= patience:
             log(f"classifier: early stopping after epoch {epoch + 1} (patience {patience})")
             break
     if state.best_state:
-        trainer.classifier.load_state_dict(state.best_state)
-    freeze(trainer.classifier)
+        model.classifier.load_state_dict(state.best_state)
+    freeze(model.classifier)
     return state.losses
 
 
@@ -194,7 +194,7 @@ _CLASSIFIER_CHECKPOINT_KEYS = ("classifier", "optimizer", "progress", "rng")
 
 def save_classifier_checkpoint(
     path: Path,
-    trainer: Trainer,
+    model: Model,
     opt: torch.optim.Optimizer,
     draws: torch.Generator,
     generator: torch.Generator | None,
@@ -207,7 +207,7 @@ def save_classifier_checkpoint(
     buf = io.BytesIO()
     torch.save(
         {
-            "classifier": trainer.classifier.state_dict(),
+            "classifier": model.classifier.state_dict(),
             "optimizer": opt.state_dict(),
             "progress": asdict(state),
             "rng": rng,
@@ -219,7 +219,7 @@ def save_classifier_checkpoint(
 
 def _load_classifier_checkpoint(
     path: Path,
-    trainer: Trainer,
+    model: Model,
     opt: torch.optim.Optimizer,
     draws: torch.Generator,
     generator: torch.Generator | None,
@@ -233,7 +233,7 @@ def _load_classifier_checkpoint(
     losses = progress["losses"]
     if not isinstance(losses, list) or not all(isinstance(v, float) for v in losses):
         raise SssleError(f"{path}: its losses are not a list of numbers; delete it")
-    load_weights(trainer.classifier, saved["classifier"], path, "classifier")
+    load_weights(model.classifier, saved["classifier"], path, "classifier")
     try:
         opt.load_state_dict(saved["optimizer"])
         torch.set_rng_state(rng["torch"])
@@ -255,7 +255,7 @@ def pretraining_limit(config: WeakSepConfig, n_conditions: int) -> int | None:
 
 
 def pretrain(
-    trainer: Trainer,
+    model: Model,
     dataset: GeneratedDataset,
     split: str,
     config: WeakSepConfig,
@@ -264,7 +264,7 @@ def pretrain(
     condition: str | None = None,
     checkpoint: Path | None = None,
 ) -> list[float]:
-    """Pretrain ``trainer``'s classifier on ``split``'s mixtures of ``condition`` (None:
+    """Pretrain ``model``'s classifier on ``split``'s mixtures of ``condition`` (None:
     every condition; :func:`pretraining_limit` of them) with the config's extra clips,
     validated on the valid split when the config has a patience; returns the training
     BCE per epoch. ``checkpoint``: see :func:`train_classifier`."""
@@ -276,7 +276,7 @@ def pretrain(
     valid = valid_split(dataset, split)
     use_valid = valid is not None and c.classifier_patience is not None
     return train_classifier(
-        trainer,
+        model,
         loader,
         c.classifier_epochs,
         c.classifier_learning_rate,
@@ -369,7 +369,7 @@ def pretrain_shared_classifier(
             raise SssleError(f"{path}: its losses are not a list of numbers; delete it")
         with torch.random.fork_rng():
             load_weights(
-                Trainer(config, len(dataset.classes)).classifier,
+                Model(config, len(dataset.classes)).classifier,
                 saved["classifier"],
                 path,
                 "classifier",
@@ -380,11 +380,11 @@ def pretrain_shared_classifier(
     if c.threads:
         torch.set_num_threads(c.threads)
     generator = seed_everything(c.seed)
-    trainer = Trainer(c, len(dataset.classes))
+    model = Model(c, len(dataset.classes))
     log("weak-sep: pretraining one classifier on all conditions")
     checkpoint = None if path is None else path.with_name(f"checkpoint-{name}")
-    losses = pretrain(trainer, dataset, split, c, generator, log, checkpoint=checkpoint)
-    weights = {k: v.cpu() for k, v in trainer.classifier.state_dict().items()}
+    losses = pretrain(model, dataset, split, c, generator, log, checkpoint=checkpoint)
+    weights = {k: v.cpu() for k, v in model.classifier.state_dict().items()}
     if path is not None:
         buf = io.BytesIO()
         torch.save({"classifier": weights, "losses": losses}, buf)

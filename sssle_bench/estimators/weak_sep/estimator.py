@@ -24,10 +24,10 @@ from ..base import (
 from ..spectral import spectrogram_prediction
 from .config import WeakSepConfig, make_config
 from .critic import pretrain_shared_classifier
-from .models import folded_for_inference
+from .networks import folded_for_inference
+from .objective import Model
 from .torch_files import load_torch_file, load_weights
 from .train import fit, fit_in_parallel
-from .trainer import Trainer
 
 
 class WeakSep(BaseEstimator):
@@ -52,7 +52,7 @@ class WeakSep(BaseEstimator):
         #: (an experiment's variants) point here, its file name proves what it was trained on.
         self.cache_dir: Path | None = None
         #: One trained pair of networks per background condition.
-        self.trainers: dict[str, Trainer] = {}
+        self.models: dict[str, Model] = {}
         self.classes: list[str] = []
         self.log = print
         #: Conditions trained at a time, each in its own process (needs ``workdir``); the
@@ -92,14 +92,14 @@ class WeakSep(BaseEstimator):
             self.log(f"weak-sep: training the {warm} model first (warm start of the others)")
             first = self._fit_one(dataset, split, warm, shared, epochs=self.cfg.warm_start_epochs)
             if warm in conditions:
-                self.trainers[warm], history[warm] = first
+                self.models[warm], history[warm] = first
             init = {k: v.clone() for k, v in first[0].separator.state_dict().items()}
         rest = [c for c in conditions if c != warm]
         if self.jobs > 1 and self.workdir is not None and len(rest) > 1:
             fit_in_parallel(self.cfg, dataset, split, self.workdir, rest, shared, self.jobs, init)
         for condition in rest:
             self.log(f"weak-sep: training the {condition} model")
-            self.trainers[condition], history[condition] = self._fit_one(
+            self.models[condition], history[condition] = self._fit_one(
                 dataset, split, condition, shared, init
             )
         history = {c: history[c] for c in conditions}
@@ -124,10 +124,10 @@ class WeakSep(BaseEstimator):
         buf = io.BytesIO()
         weights = {
             condition: {
-                "separator": trainer.separator.state_dict(),
-                "classifier": trainer.classifier.state_dict(),
+                "separator": model.separator.state_dict(),
+                "classifier": model.classifier.state_dict(),
             }
-            for condition, trainer in self.trainers.items()
+            for condition, model in self.models.items()
         }
         torch.save({"conditions": weights}, buf)
         write_bytes(directory, "model.pt", buf.getvalue())
@@ -135,7 +135,7 @@ class WeakSep(BaseEstimator):
             "name": self.name,
             "config": self.config,
             "classes": self.classes,
-            "conditions": list(self.trainers),
+            "conditions": list(self.models),
         }
         write_text(directory, "estimator.json", json.dumps(blob, indent=1))
         write_text(directory, "history.json", json.dumps(self.state.get("history", {}), indent=1))
@@ -156,12 +156,12 @@ class WeakSep(BaseEstimator):
             )
             if not isinstance(weights, dict) or {"separator", "classifier"} - set(weights):
                 raise SssleError(f"{path}: no weights of condition {excerpt(condition)}")
-            trainer = Trainer(est.cfg, len(est.classes))
-            load_weights(trainer.separator, weights["separator"], path, "separator")
-            load_weights(trainer.classifier, weights["classifier"], path, "classifier")
-            trainer.separator.eval()
-            trainer.classifier.eval()
-            est.trainers[condition] = trainer
+            model = Model(est.cfg, len(est.classes))
+            load_weights(model.separator, weights["separator"], path, "separator")
+            load_weights(model.classifier, weights["classifier"], path, "classifier")
+            model.separator.eval()
+            model.classifier.eval()
+            est.models[condition] = model
         return est
 
     def predict(self, audio: np.ndarray, sr: int, info: MixtureInfo | None = None) -> Prediction:
@@ -178,12 +178,12 @@ class WeakSep(BaseEstimator):
         clip levels, LAeq per interval and LAFmax of its masked spectrograms."""
         out: list[Prediction | None] = [None] * len(audios)
         interval_s = next((i.interval_s for i in infos if i is not None), 1.0)
-        for trainer, indices in by_condition_model(self.trainers, infos, "weak-sep"):
-            separator = folded_for_inference(trainer.separator)
+        for model, indices in by_condition_model(self.models, infos, "weak-sep"):
+            separator = folded_for_inference(model.separator)
             for start in range(0, len(indices), self.CHUNK):
                 chunk = indices[start : start + self.CHUNK]
                 levels = self._predict_chunk(
-                    trainer, separator, [audios[i] for i in chunk], sr, interval_s
+                    model, separator, [audios[i] for i in chunk], sr, interval_s
                 )
                 for i, lv in zip(chunk, levels, strict=True):
                     out[i] = lv
@@ -191,15 +191,15 @@ class WeakSep(BaseEstimator):
 
     def _predict_chunk(
         self,
-        trainer: Trainer,
+        model: Model,
         separator: torch.nn.Module,
         audios: list[np.ndarray],
         sr: int,
         interval_s: float,
     ) -> list[Prediction]:
-        """``separator``: the trainer's, folded for inference (:func:`folded_for_inference`)."""
+        """``separator``: the model's, folded for inference (:func:`folded_for_inference`)."""
         batch = torch.from_numpy(np.stack(audios).astype(np.float32))
-        mag, feats = trainer.spectra(batch)
+        mag, feats = model.spectra(batch)
         sources = (separator(feats) * mag[:, None]).cpu().numpy()
         c = self.cfg
         n = audios[0].size
@@ -207,7 +207,7 @@ class WeakSep(BaseEstimator):
             sources, n, sr, c.weighting, interval_s, c.n_fft, c.hop
         )
         if c.presence_threshold is not None:
-            probs = trainer.classify(mag)[:, : len(self.classes)].cpu().numpy()
+            probs = model.classify(mag)[:, : len(self.classes)].cpu().numpy()
             absent = probs < c.presence_threshold
             levels = np.where(absent, -np.inf, levels)
             lafmax = np.where(absent, -np.inf, lafmax)

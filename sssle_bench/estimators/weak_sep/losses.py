@@ -23,17 +23,6 @@ def non_silent_frames(x: torch.Tensor, ratio: float) -> torch.Tensor:
     return (total >= ratio * total.max(dim=1, keepdim=True).values).to(x.dtype)
 
 
-def magnitude_margin(energy_margin: float) -> float:
-    """The energy margin (fraction of mixture energy left to background) as a fraction of
-    the mixture *magnitude* a mask method may leave unexplained.
-
-    With amplitude masks ``M_k = sqrt(e_k / E)`` of sources holding ``1 - m`` of the
-    energy, ``sum_k M_k >= sqrt(1 - m)``, so ``1 - sqrt(1 - m)`` bounds the oracle
-    masks' magnitude residual: they are never penalised for it.
-    """
-    return 1.0 - (1.0 - min(max(energy_margin, 0.0), 1.0)) ** 0.5
-
-
 def _aggregate(value: torch.Tensor, aggregation: str, n_frames: torch.Tensor) -> torch.Tensor:
     """``(B, M, T)`` magnitudes (zero in silent frames): per bin (``tf``), the mean over bands
     of each frame (``frame``, ours), the mean over non-silent frames of each band
@@ -164,12 +153,3 @@ def classifier_targets(
     """Pretraining targets: the clip labels ``(B, K)``, plus the background flag ``(B,)``
     as a last column when the classifier has a background output."""
     return torch.cat([labels, background[:, None]], dim=1) if with_background else labels
-
-
-def dataset_margin(mixture_energy, source_energy) -> float:
-    """Average fraction of mixture energy not explained by the vocabulary's sources."""
-    import numpy as np
-
-    mixture_energy, source_energy = np.asarray(mixture_energy), np.asarray(source_energy)
-    frac = 1.0 - source_energy / np.maximum(mixture_energy, 1e-20)
-    return float(np.clip(frac, 0.0, 1.0).mean())

@@ -16,147 +16,28 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from ...audio import read_audio
-from ...dataset import GeneratedDataset, background_name, has_background
+from ...dataset import GeneratedDataset
 from ...errors import SssleError
 from ...executors import run_spawned
-from ...levels import to_mono
 from ...paths import remove_file, write_bytes
 from ..progress import TrainingProgress, epoch_seconds, write_progress
 from .config import WeakSepConfig
 from .critic import pretrain
-from .losses import dataset_margin, magnitude_margin, non_silent_frames, reference_masks
-from .models import magnitude
+from .data import mixture_loader, seed_everything, training_margin, validation_loader
+from .networks import freeze
+from .objective import Model
 from .torch_files import load_torch_file, load_weights
-from .trainer import Trainer, freeze, mixture_loader, seed_everything, valid_split
 
 
-def energy_margin(dataset: GeneratedDataset, split: str, condition: str | None = None) -> float:
-    """The training set's average fraction of mixture *energy* its sources leave out
-    (from the ground-truth levels), over one condition's mixtures (all with None)."""
-    mixes = dataset.table(split)
-    truth = dataset.truth(split)
-    if condition is not None:
-        mixes = mixes[mixes["condition"] == condition]
-        truth = truth[truth["condition"] == condition]
-    mixes = mixes.set_index(["mixture_id", "condition"])
-    src = (
-        (10 ** (truth["level_dbfs"] / 10))
-        .fillna(0.0)
-        .groupby([truth["mixture_id"], truth["condition"]])
-        .sum()
-    )
-    mix = 10 ** (mixes.loc[src.index, "mixture_dbfs"] / 10)
-    return dataset_margin(mix.to_numpy(), src.to_numpy())
-
-
-def training_margin(
-    dataset: GeneratedDataset,
-    split: str,
-    condition: str | None,
-    config: WeakSepConfig,
-) -> float:
-    """The training set's average margin in the consistency terms' domain: the fraction of
-    a clip's mixture magnitude (L1 over non-silent frames) its sources leave out.
-
-    Every mixture of a dataset exists in the ``none`` condition too, with the same
-    sources: the sources' magnitude is that of the ``none`` mixture, rescaled by the
-    ground-truth source energy ratio between the two conditions (which undoes any
-    clipping protection gain). Only mixtures and ground-truth levels are read, the same
-    dataset statistics the paper's "average margin of the training set" uses. Without
-    a ``none`` condition, the energy margin is converted with :func:`magnitude_margin`.
-    ``max_train_mixtures`` evenly spaced mixtures per condition are used; ``condition``
-    None averages over all conditions.
-    """
-    conditions = dataset.conditions if condition is None else (condition,)
-    if "none" not in dataset.conditions:
-        return magnitude_margin(energy_margin(dataset, split, condition))
-    truth = dataset.truth(split)
-    energy = (10 ** (truth["level_dbfs"] / 10)).fillna(0.0)
-    sources = energy.groupby([truth["mixture_id"], truth["condition"]]).sum()
-    ids = sorted(dataset.table(split)["mixture_id"].unique())
-    limit = config.max_train_mixtures
-    if limit is not None and len(ids) > limit:
-        ids = [ids[int(i * len(ids) / limit)] for i in range(limit)]
-    wanted = set(ids)
-    # Only the chosen mixtures' audio is read (mixture_infos reads the tables, no audio).
-    paths = {
-        (info.mixture_id, info.condition): path
-        for info, path in dataset.mixture_infos(split)
-        if info.mixture_id in wanted and info.condition in {"none", *conditions}
-    }
-
-    def l1(path: Path) -> torch.Tensor:
-        audio = to_mono(read_audio(path)[0]).astype(np.float32)
-        mag, _ = magnitude(torch.from_numpy(audio)[None], config.n_fft, config.hop)
-        return mag[0]
-
-    clean = {key: l1(paths[(key, "none")]) for key in ids}
-    fractions = []
-    for cond in conditions:
-        if cond == "none":
-            fractions += [0.0] * len(clean)
-            continue
-        for key in ids:
-            x = l1(paths[(key, cond)])
-            frames = non_silent_frames(x[None], config.silence_ratio)[0]
-            ratio = sources[(key, cond)] / max(sources[(key, "none")], 1e-30)
-            kept = float((clean[key] * frames).sum()) * ratio**0.5
-            fractions.append(min(max(1.0 - kept / max(float((x * frames).sum()), 1e-30), 0.0), 1.0))
-    return float(np.mean(fractions)) if fractions else 0.0
-
-
-def objective_at_reference_masks(
-    trainer: Trainer,
-    dataset: GeneratedDataset,
-    split: str,
-    condition: str,
-    n: int = 24,
-    terms: bool = False,
-) -> dict[str, Any]:
-    """Mean total loss over the first ``n`` mixtures of ``condition`` at each of
-    :func:`~.losses.reference_masks` (needs a dataset with saved sources), with the
-    training split's margin of that condition: what the objective prefers. With
-    ``terms``: every loss term's mean (a dict per mask set) instead of the total."""
-    margin = training_margin(dataset, "train", condition, trainer.config)
-
-    def mag(audio: np.ndarray) -> torch.Tensor:
-        return trainer.spectra(torch.from_numpy(audio.astype(np.float32))[None])[0][0]
-
-    sums: dict[str, dict[str, list[float]]] = {}
-    flag = torch.tensor([float(has_background(condition))])
-    for i, mix in enumerate(dataset.mixtures(split, (condition,))):
-        if i == n:
-            break
-        x = mag(mix.audio)
-        tracks = dataset.sources(mix)
-        path = mix.sources_dir / background_name(mix.audio_path)
-        background = mag(to_mono(read_audio(path)[0])) if path.is_file() else torch.zeros_like(x)
-        labels = torch.tensor([float(mix.labels[c]) for c in dataset.classes])
-        sources = torch.stack(
-            [mag(tracks[c]) if c in tracks else torch.zeros_like(x) for c in dataset.classes]
-        )
-        for name, masks in reference_masks(sources, background, labels).items():
-            with torch.no_grad():
-                values = trainer.objective(
-                    x[None], masks.clamp(0, 1)[None], labels[None], margin, flag
-                )
-            for term, value in values.items():
-                sums.setdefault(name, {}).setdefault(term, []).append(float(value))
-    means = {name: {t: float(np.mean(v)) for t, v in d.items()} for name, d in sums.items()}
-    return means if terms else {name: d["total"] for name, d in means.items()}
-
-
-def _epoch(trainer: Trainer, loader, margin: float, opt=None) -> dict[str, float]:
+def _epoch(model: Model, loader, margin: float, opt=None) -> dict[str, float]:
     sums: dict[str, float] = {}
     n = 0
-    trainer.separator.train(opt is not None)
+    model.separator.train(opt is not None)
     with torch.set_grad_enabled(opt is not None):
         for audio, labels, background in loader:
-            terms = trainer.loss_terms(audio, labels.to(trainer.device), margin, background)
+            terms = model.loss_terms(audio, labels.to(model.device), margin, background)
             if opt is not None:
                 opt.zero_grad()
                 terms["total"].backward()
@@ -167,34 +48,19 @@ def _epoch(trainer: Trainer, loader, margin: float, opt=None) -> dict[str, float
     return {k: v / n for k, v in sums.items()}
 
 
-def _valid_loader(
-    dataset: GeneratedDataset,
-    split: str,
-    config: WeakSepConfig,
-    generator: torch.Generator,
-    condition: str | None,
-):
-    """The batches that validate training on ``split`` (in order); None without a
-    validation split."""
-    valid = valid_split(dataset, split)
-    if valid is None:
-        return None
-    return mixture_loader(dataset, valid, config, generator, shuffle=False, condition=condition)
-
-
 def validation_terms(
-    trainer: Trainer,
+    model: Model,
     dataset: GeneratedDataset,
     split: str,
     condition: str | None,
     margin: float,
 ) -> dict[str, float] | None:
-    """The loss terms of ``trainer``'s networks, as they stand, on the mixtures that
+    """The loss terms of ``model``'s networks, as they stand, on the mixtures that
     validate training on ``split`` (one pass in order, no gradients, nothing drawn at
     random): the ``valid`` figures :func:`fit` records after an epoch that left these
     weights. None when the dataset has no validation split."""
-    loader = _valid_loader(dataset, split, trainer.config, torch.Generator(), condition)
-    return None if loader is None else _epoch(trainer, loader, margin)
+    loader = validation_loader(dataset, split, model.config, torch.Generator(), condition)
+    return None if loader is None else _epoch(model, loader, margin)
 
 
 @dataclass
@@ -207,13 +73,13 @@ class Progress:
     stale: int = 0
 
 
-def save_checkpoint(path: Path, trainer: Trainer, opt, generator, progress: Progress) -> None:
+def save_checkpoint(path: Path, model: Model, opt, generator, progress: Progress) -> None:
     """Everything a resumed run needs, written atomically."""
     buf = io.BytesIO()
     torch.save(
         {
-            "separator": trainer.separator.state_dict(),
-            "classifier": trainer.classifier.state_dict(),
+            "separator": model.separator.state_dict(),
+            "classifier": model.classifier.state_dict(),
             "optimizer": opt.state_dict(),
             "progress": asdict(progress),
             "torch_rng": torch.get_rng_state(),
@@ -254,12 +120,12 @@ def _started_from(path: Path) -> str | None:
     return _read_checkpoint(path)["progress"]["history"].get("warm_start_sha256")
 
 
-def load_checkpoint(path: Path, trainer: Trainer, opt, generator) -> Progress:
+def load_checkpoint(path: Path, model: Model, opt, generator) -> Progress:
     """Restore networks (classifier frozen), optimiser and random states from ``path``."""
-    state = _read_checkpoint(path, trainer.device)
-    load_weights(trainer.separator, state["separator"], path, "separator")
-    load_weights(trainer.classifier, state["classifier"], path, "classifier")
-    freeze(trainer.classifier)
+    state = _read_checkpoint(path, model.device)
+    load_weights(model.separator, state["separator"], path, "separator")
+    load_weights(model.classifier, state["classifier"], path, "classifier")
+    freeze(model.classifier)
     try:
         opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
@@ -278,7 +144,7 @@ def fit(
     condition: str | None = None,
     classifier: tuple[dict[str, torch.Tensor], list[float]] | None = None,
     separator_init: dict[str, torch.Tensor] | None = None,
-) -> tuple[Trainer, dict[str, Any]]:
+) -> tuple[Model, dict[str, Any]]:
     """Seed, build and train both networks on one background condition's mixtures (as the
     paper trains one model per condition; all conditions pooled with ``condition=None``).
 
@@ -292,35 +158,35 @@ def fit(
     if c.threads:
         torch.set_num_threads(c.threads)
     generator = seed_everything(c.seed)
-    trainer = Trainer(c, len(dataset.classes))
+    model = Model(c, len(dataset.classes))
     margin = c.margin if c.margin is not None else training_margin(dataset, split, condition, c)
     train_loader = mixture_loader(dataset, split, c, generator, shuffle=True, condition=condition)
-    valid_loader = _valid_loader(dataset, split, c, generator, condition)
+    valid_loader = validation_loader(dataset, split, c, generator, condition)
     ckpt = None if workdir is None else Path(workdir) / "checkpoint.pt"
-    opt = torch.optim.Adam(trainer.separator.parameters(), lr=c.learning_rate)
+    opt = torch.optim.Adam(model.separator.parameters(), lr=c.learning_rate)
     start = None if separator_init is None else weights_digest(separator_init)
     if ckpt is not None and ckpt.is_file() and _started_from(ckpt) != start:
         # a checkpoint warm-started from other weights belongs to another run
         log(f"{ckpt} did not start from this warm start: training {condition} again")
         remove_file(ckpt.parent, ckpt.name)
     if ckpt is not None and ckpt.is_file():
-        progress = load_checkpoint(ckpt, trainer, opt, generator)
+        progress = load_checkpoint(ckpt, model, opt, generator)
         log(f"resuming from {ckpt} after epoch {len(progress.history['epochs'])}")
     else:
         progress = Progress(
             {"classifier": [], "epochs": [], "margin": margin, "condition": condition}
         )
         if separator_init is not None:
-            trainer.separator.load_state_dict(separator_init)
+            model.separator.load_state_dict(separator_init)
             progress.history["warm_start"] = c.warm_start
             progress.history["warm_start_sha256"] = start
         if classifier is not None:
-            trainer.classifier.load_state_dict(classifier[0])
-            freeze(trainer.classifier)
+            model.classifier.load_state_dict(classifier[0])
+            freeze(model.classifier)
             progress.history["classifier"] = list(classifier[1])
         else:
             progress.history["classifier"] = pretrain(
-                trainer,
+                model,
                 dataset,
                 split,
                 c,
@@ -333,8 +199,8 @@ def fit(
     # A unit that stopped early stays stopped when resumed.
     for epoch in range(first, c.epochs if progress.stale < c.patience else first):
         start_s = time.perf_counter()
-        train_terms = _epoch(trainer, train_loader, margin, opt)
-        valid_terms = _epoch(trainer, valid_loader, margin) if valid_loader else train_terms
+        train_terms = _epoch(model, train_loader, margin, opt)
+        valid_terms = _epoch(model, valid_loader, margin) if valid_loader else train_terms
         seconds = time.perf_counter() - start_s
         progress.history["epochs"].append(
             {"train": train_terms, "valid": valid_terms, "seconds": seconds}
@@ -343,11 +209,11 @@ def fit(
         log(f"epoch {epoch + 1}/{c.epochs}: {terms} | valid total {valid_terms['total']:.4f}")
         if valid_terms["total"] < progress.best:
             progress.best, progress.stale = valid_terms["total"], 0
-            progress.best_state = {k: v.clone() for k, v in trainer.separator.state_dict().items()}
+            progress.best_state = {k: v.clone() for k, v in model.separator.state_dict().items()}
         else:
             progress.stale += 1
         if ckpt is not None:
-            save_checkpoint(ckpt, trainer, opt, generator, progress)
+            save_checkpoint(ckpt, model, opt, generator, progress)
             epochs = progress.history["epochs"]
             best = min(range(len(epochs)), key=lambda i: epochs[i]["valid"]["total"])
             report = TrainingProgress(
@@ -358,9 +224,9 @@ def fit(
             log(f"early stopping after epoch {epoch + 1} (patience {c.patience})")
             break
     if progress.best_state is not None:
-        trainer.separator.load_state_dict(progress.best_state)
-    trainer.separator.eval()
-    return trainer, progress.history
+        model.separator.load_state_dict(progress.best_state)
+    model.separator.eval()
+    return model, progress.history
 
 
 def _fit_condition(

@@ -1,59 +1,43 @@
-"""The networks of one weak-sep model and its objective: the separator's loss terms for any
-masks, with the frozen classifier as critic; the batches training reads.
+"""One weak-sep model: its two networks (the separator and the frozen classifier that
+judges it, the critic) and the objective that trains the separator, every loss term for
+any masks; and what that objective prefers among reference masks.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
-from ...dataset import GeneratedDataset, torch_dataset
+from ...audio import read_audio
+from ...dataset import GeneratedDataset, background_name, has_background
+from ...levels import to_mono
 from ..spectral import window as sqrt_hann
 from .config import WeakSepConfig
-from .losses import background_loss, consistency_loss, critic_loss, non_silent_frames
-from .models import (
+from .data import training_margin
+from .losses import (
+    background_loss,
+    consistency_loss,
+    critic_loss,
+    non_silent_frames,
+    reference_masks,
+)
+from .networks import (
     CRNN,
     OriginalCRNN,
-    OriginalUNet,
-    UNet,
-    log_features,
     log_mel,
-    magnitude,
+    make_separator,
     mel_filterbank,
     mel_scale,
-    original_features,
+    separator_spectra,
 )
 
 
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed torch's weight initialisation; return the generator that shuffles batches."""
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
-
-
-def make_separator(config: Any, n_classes: int) -> torch.nn.Module:
-    """The U-Net of a config's ``separator_arch``, ``unet_channels``, ``unet_kernel`` and
-    ``unet_levels`` (weak-sep's and sup-sep's configs name them alike), in channels-last
-    memory layout (CPU convolutions and their gradients run 1.3-1.4x faster in it)."""
-    if config.separator_arch == "original":
-        net: torch.nn.Module = OriginalUNet(n_classes, config.unet_channels, config.unet_levels)
-    else:
-        net = UNet(n_classes, config.unet_channels, config.unet_kernel, config.unet_levels)
-    return net.to(memory_format=torch.channels_last)
-
-
-def separator_spectra(config: Any, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Linear magnitude ``(B, F, T)`` of audio ``(B, n)`` and the input features of the
-    config's separator (log window-scaled magnitude for the original U-Net)."""
-    mag, _ = magnitude(audio, config.n_fft, config.hop)
-    if config.separator_arch == "original":
-        return mag, original_features(mag / float(sqrt_hann(config.n_fft).sum()))
-    return mag, log_features(mag)
-
-
-class Trainer:
-    """Holds the networks and the fixed tensors (mel filterbank) for one configuration."""
+class Model:
+    """One weak-sep model: the separator, the classifier (frozen once pretrained: the
+    critic) and the fixed tensors (mel filterbank) of one configuration, and the objective
+    (:meth:`objective`) that trains the separator."""
 
     def __init__(self, config: WeakSepConfig, n_classes: int):
         self.config = config
@@ -84,7 +68,7 @@ class Trainer:
         return separator_spectra(self.config, audio.to(self.device))
 
     def floor_reference(self, mag: torch.Tensor) -> torch.Tensor | None:
-        """The mel scale (:func:`~.models.mel_scale`) of clips ``(B, F, T)`` that
+        """The mel scale (:func:`~.networks.mel_scale`) of clips ``(B, F, T)`` that
         :meth:`classify` judges other spectrograms by with ``classifier_floor =
         "mixture"``; None (nothing computed) for any other classifier floor."""
         if self.config.classifier_arch == "original" or self.config.classifier_floor != "mixture":
@@ -95,7 +79,7 @@ class Trainer:
         """Clip-level presence probabilities ``(B, K)`` of magnitude spectrograms (window-
         scaled linear magnitude for the original CRNN, log-mel for the compact one).
 
-        ``reference`` ``(B,)``: the mel scale (:func:`~.models.mel_scale`) of the clip
+        ``reference`` ``(B,)``: the mel scale (:func:`~.networks.mel_scale`) of the clip
         each spectrogram was taken from, for ``classifier_floor = "mixture"``; None: its
         own (a whole clip)."""
         if self.config.classifier_arch == "original":
@@ -182,26 +166,42 @@ def effective_weights(config: WeakSepConfig) -> dict[tuple[str, str], float]:
     return {(fb, agg): config.weight_consistency * w / n for fb, agg, w in config.resolutions()}
 
 
-def mixture_loader(dataset, split, config, generator, shuffle, condition=None):
-    """Batches of (audio, labels, background flags) of one condition (all with None), as
-    training reads them; ``max_train_mixtures`` keeps an evenly spaced subset."""
-    ds = torch_dataset(dataset, split, None if condition is None else (condition,))
-    limit = config.max_train_mixtures
-    if limit is not None and len(ds) > limit:
-        step = len(ds) / limit
-        ds = torch.utils.data.Subset(ds, [int(i * step) for i in range(limit)])
-    return torch.utils.data.DataLoader(
-        ds, batch_size=config.batch_size, shuffle=shuffle, generator=generator
-    )
+def objective_at_reference_masks(
+    model: Model,
+    dataset: GeneratedDataset,
+    split: str,
+    condition: str,
+    n: int = 24,
+    terms: bool = False,
+) -> dict[str, Any]:
+    """Mean total loss over the first ``n`` mixtures of ``condition`` at each of
+    :func:`~.losses.reference_masks` (needs a dataset with saved sources), with the
+    training split's margin of that condition: what the objective prefers. With
+    ``terms``: every loss term's mean (a dict per mask set) instead of the total."""
+    margin = training_margin(dataset, "train", condition, model.config)
 
+    def mag(audio: np.ndarray) -> torch.Tensor:
+        return model.spectra(torch.from_numpy(audio.astype(np.float32))[None])[0][0]
 
-def freeze(network: torch.nn.Module) -> None:
-    """Evaluation mode, no gradients: the classifier once pretrained."""
-    network.eval()
-    for p in network.parameters():
-        p.requires_grad_(False)
-
-
-def valid_split(dataset: GeneratedDataset, split: str) -> str | None:
-    """The split that validates training on ``split``: ``valid`` when there is one."""
-    return "valid" if "valid" in dataset.splits and split != "valid" else None
+    sums: dict[str, dict[str, list[float]]] = {}
+    flag = torch.tensor([float(has_background(condition))])
+    for i, mix in enumerate(dataset.mixtures(split, (condition,))):
+        if i == n:
+            break
+        x = mag(mix.audio)
+        tracks = dataset.sources(mix)
+        path = mix.sources_dir / background_name(mix.audio_path)
+        background = mag(to_mono(read_audio(path)[0])) if path.is_file() else torch.zeros_like(x)
+        labels = torch.tensor([float(mix.labels[c]) for c in dataset.classes])
+        sources = torch.stack(
+            [mag(tracks[c]) if c in tracks else torch.zeros_like(x) for c in dataset.classes]
+        )
+        for name, masks in reference_masks(sources, background, labels).items():
+            with torch.no_grad():
+                values = model.objective(
+                    x[None], masks.clamp(0, 1)[None], labels[None], margin, flag
+                )
+            for term, value in values.items():
+                sums.setdefault(name, {}).setdefault(term, []).append(float(value))
+    means = {name: {t: float(np.mean(v)) for t, v in d.items()} for name, d in sums.items()}
+    return means if terms else {name: d["total"] for name, d in means.items()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import torch
@@ -291,3 +292,30 @@ def mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
     rising = (freqs[None, :] - lower) / (centre - lower)
     falling = (upper - freqs[None, :]) / (upper - centre)
     return np.maximum(0.0, np.minimum(rising, falling))
+
+
+def make_separator(config: Any, n_classes: int) -> torch.nn.Module:
+    """The U-Net of a config's ``separator_arch``, ``unet_channels``, ``unet_kernel`` and
+    ``unet_levels`` (weak-sep's and sup-sep's configs name them alike), in channels-last
+    memory layout (CPU convolutions and their gradients run 1.3-1.4x faster in it)."""
+    if config.separator_arch == "original":
+        net: torch.nn.Module = OriginalUNet(n_classes, config.unet_channels, config.unet_levels)
+    else:
+        net = UNet(n_classes, config.unet_channels, config.unet_kernel, config.unet_levels)
+    return net.to(memory_format=torch.channels_last)
+
+
+def separator_spectra(config: Any, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Linear magnitude ``(B, F, T)`` of audio ``(B, n)`` and the input features of the
+    config's separator (log window-scaled magnitude for the original U-Net)."""
+    mag, _ = magnitude(audio, config.n_fft, config.hop)
+    if config.separator_arch == "original":
+        return mag, original_features(mag / float(sqrt_hann(config.n_fft).sum()))
+    return mag, log_features(mag)
+
+
+def freeze(network: torch.nn.Module) -> None:
+    """Evaluation mode, no gradients: the classifier once pretrained."""
+    network.eval()
+    for p in network.parameters():
+        p.requires_grad_(False)
