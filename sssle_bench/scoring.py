@@ -170,21 +170,24 @@ def _fmt(fig: dict[str, Any], digits: int = 2) -> str:
 
 
 def format_table(doc: dict[str, Any]) -> str:
-    """A compact text table: overall and per condition (MAE, median, p90, bias, F1), then
-    the submitted time-resolved descriptors overall (interval LAeq, LAFmax)."""
+    """A compact text table: overall, per condition and per class (MAE, median, p90, bias,
+    F1), then the submitted time-resolved descriptors overall (interval LAeq, LAFmax)."""
     rows = [("overall", doc["overall"]["all"])] + list(doc["by_condition"].items())
+    rows += list(doc.get("by_class", {}).items())
     extra = doc.get("time_resolved") or {}
     for key, label in (("intervals", "intervals"), ("lafmax", "LAFmax")):
         if extra.get(key):
             rows.append((label, extra[key]["overall"]["all"]))
-    head = f"{'group':<10} {'MAE present dB':<22} {'median':>7} {'p90':>7} {'bias dB':>8} {'F1':>6}"
+    width = max(10, *(len(name) for name, _ in rows))
+    head = f"{'group':<{width}} {'MAE present dB':<22} {'median':>7} {'p90':>7} "
+    head += f"{'bias dB':>8} {'F1':>6}"
     lines = [head, "-" * len(head)]
     for name, g in rows:
         med, p90, bias, f1 = (
             g[k]["value"] for k in ("median_present_db", "p90_present_db", "bias_db", "f1")
         )
         lines.append(
-            f"{name:<10} {_fmt(g['mae_present_db']):<22} {_num(med):>7} {_num(p90):>7} "
+            f"{name:<{width}} {_fmt(g['mae_present_db']):<22} {_num(med):>7} {_num(p90):>7} "
             f"{_num(bias):>8} {_num(f1, 3):>6}"
         )
     return "\n".join(lines)

@@ -57,6 +57,12 @@ def test_perfect_submission_is_valid_and_scores_zero(toy_dataset: Path, tmp_path
     assert doc["overall"]["all"]["f1"]["value"] == pytest.approx(2 * recall / (1 + recall))
     assert set(doc["by_condition"]) == {"none", "bg-50", "bg-20", "bg0"}
     assert set(doc["by_class"]) == {"car_horn", "dog_bark", "gun_shot", "jackhammer", "siren"}
+    # the terminal table: overall, then a row per condition and per class, each its MAE
+    table = [line for line in res.output.splitlines()[2:] if line and not line.startswith("wrote")]
+    rows = {line.split()[0]: line.split()[1] for line in table}
+    assert [r for r in rows if r != "overall"] == [*doc["by_condition"], *doc["by_class"]]
+    for name, group in [*doc["by_condition"].items(), *doc["by_class"].items()]:
+        assert rows[name] == f"{group['mae_present_db']['value']:.2f}"
 
 
 def test_every_problem_is_reported_with_lines(toy_dataset: Path, tmp_path: Path):
