@@ -32,11 +32,13 @@ from ..recipe import load_recipe
 from .render import render_mixture, sha256
 from .runner import (
     OUTPUT_NAMES,
+    README,
     STATE_DIR,
     dataset_tables,
     package_versions,
     select_sources,
     stage_contexts,
+    write_readme,
 )
 from .scene import mixture_id, render_scene_from_jams
 
@@ -69,7 +71,7 @@ def verify_files(out: Path, manifest: dict[str, Any]) -> Iterator[str]:
         if (
             path.is_file()
             and rel not in listed
-            and rel != "manifest.json"
+            and rel not in ("manifest.json", README)
             and not rel.startswith(STATE_DIR)
         ):
             yield f"{rel}: not in the manifest"
@@ -379,6 +381,7 @@ def regenerate_dataset(
             problems.append(f"{rel}: regenerated file differs from the manifest")
     if dest is not None:
         write_bytes(Path(dest), "manifest.json", (out / "manifest.json").read_bytes())
+        write_readme(Path(dest), manifest)
     hint = "" if repair else "; `sssle-bench regenerate --repair` writes it again"
     on_disk = [
         f"{p} in {out}" + ("" if p.endswith("not in the manifest") else hint)

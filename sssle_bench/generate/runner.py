@@ -28,6 +28,7 @@ from ..executors import run_tasks
 from ..paths import TEMP_SUFFIX, check_relative, inside, remove_file, write_bytes
 from ..recipe import Recipe, load_recipe
 from ..sources import sonyc_backgrounds, urbansound8k
+from .readme import dataset_readme
 from .render import render_mixture, sha256
 from .scene import (
     BackgroundFile,
@@ -51,8 +52,11 @@ OUTPUT_NAMES = (
     "events",
     "recipe.toml",
     "manifest.json",
+    "README.md",
     STATE_DIR,
 )
+#: The dataset's README (written from the manifest, not listed in it).
+README = "README.md"
 #: Packages whose versions change the audio; ``regenerate`` warns when they differ.
 PINNED_PACKAGES = ("sssle-bench", "scaper", "pyloudnorm", "numpy", "scipy", "soundfile")
 CSV_FLOAT_FORMAT = "%.6f"
@@ -363,6 +367,8 @@ def generate_dataset(
         and _tables_current(out, sizes, save_sources, limit)
     ):
         echo(f"nothing to do: all {sum(sizes.values())} mixtures already generated in {out}")
+        if not (out / README).is_file():  # a dataset made before datasets had one
+            write_readme(out, json.loads((out / "manifest.json").read_text(encoding="utf-8")))
         return True
     if complete:
         written += write_dataset_tables(
@@ -450,4 +456,11 @@ def write_dataset_tables(
     manifest = build_manifest(recipe, sizes, fingerprints, files, save_sources, limit)
     blob = (json.dumps(manifest, indent=1) + "\n").encode("utf-8")
     write_bytes(out, "manifest.json", blob)
-    return sum(len(d) for d in extra.values()) + len(blob)
+    return sum(len(d) for d in extra.values()) + len(blob) + write_readme(out, manifest)
+
+
+def write_readme(out: Path, manifest: dict[str, Any]) -> int:
+    """Write the dataset's ``README.md`` (not listed in the manifest); its size in bytes."""
+    data = dataset_readme(manifest).encode("utf-8")
+    write_bytes(out, README, data)
+    return len(data)

@@ -51,7 +51,7 @@ def test_limit_gives_the_first_mixtures_of_the_full_run(
 ):
     small = generate(tmp_path / "small", synthetic_home, limit=2)
     small_files = tree_digest(
-        small, skip=(".sssle", "manifest", "ground_truth", "mixtures", "events")
+        small, skip=(".sssle", "manifest", "README", "ground_truth", "mixtures", "events")
     )
     full_files = tree_digest(plain)
     assert small_files and all(full_files[k] == v for k, v in small_files.items())
@@ -129,6 +129,31 @@ def test_verify_reports_a_corrupt_file_and_a_wrong_csv_value(toy_dataset: Path, 
 def test_verify_of_an_intact_dataset_passes(plain: Path):
     result = CliRunner().invoke(main, ["verify", str(plain), "--full"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_dataset_explains_itself_in_a_readme_outside_its_manifest(
+    plain: Path, synthetic_home: Path, tmp_path: Path
+):
+    """README.md: the recipe, every split's size, the conditions, the commands and the
+    source datasets' licences; not a listed file (the identity and bytes are unchanged),
+    rebuilt by regenerate, written into a dataset that lacks one by a rerun."""
+    import shutil
+
+    manifest = json.loads((plain / "manifest.json").read_text())
+    assert "README.md" not in manifest["files"]
+    text = (plain / "README.md").read_text()
+    assert text.startswith(f"# {manifest['recipe']}: ")
+    for split, n in manifest["splits"].items():
+        assert f"{split} {n}" in text
+    assert ", ".join(manifest["conditions"]) in text and "sssle-bench verify DIR" in text
+    assert "CC BY-NC 3.0" in text and "CC BY 4.0" in text
+    assert regenerate_dataset(plain, synthetic_home, dest=tmp_path / "re", echo=print) == []
+    assert (tmp_path / "re" / "README.md").read_text() == text
+    old = tmp_path / "old"
+    shutil.copytree(plain, old)
+    (old / "README.md").unlink()
+    generate(old, synthetic_home)
+    assert (old / "README.md").read_text() == text
 
 
 def test_resume_after_sigkill(plain: Path, synthetic_home: Path, tmp_path: Path):
