@@ -7,7 +7,7 @@ from sssle_bench.estimators.weak_sep.config import make_config
 
 
 def test_demo_trains_weak_sep_single_threaded_and_seeded():
-    """One thread makes weak-sep training bit-reproducible (tests/test_weak_sep.py proves
+    """One thread makes weak-sep training bit-reproducible (tests/weak_sep/test_train.py proves
     equal weights for a seed); with more, parallel reductions change the table's numbers."""
     config = make_config(weak_sep_config())
     assert config.threads == 1 and config.seed == 0 and config.device == "cpu"

@@ -1,5 +1,6 @@
-"""weak-sep's critic: the background output's loss terms on hand-made values, the extra
-clips of classifier pretraining, the background tracks they come from."""
+"""weak-sep's critic (critic.py): the background output's loss terms on hand-made values,
+the extra clips of classifier pretraining, the background tracks they come from, the
+shared classifier's selectivity, pretraining's early stopping and resume."""
 
 from __future__ import annotations
 
@@ -8,17 +9,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+import torch  # the [model] extra; `make test` installs it (CPU build)
 
-from sssle_bench.audio import encode
+from sssle_bench.audio import encode, read_audio
 from sssle_bench.dataset import GeneratedDataset, background_tracks, has_background
 from sssle_bench.errors import SssleError
 from sssle_bench.estimators.weak_sep import losses
 from sssle_bench.estimators.weak_sep.config import make_config
 from sssle_bench.estimators.weak_sep.critic import Extras, extra_clips, pretraining_extras
 from sssle_bench.estimators.weak_sep.objective import Model
+from sssle_bench.levels import to_mono
+from sssle_bench.metrics import roc_auc
 
 LN2 = math.log(2)
+
+
+#: The bar the shared classifier must clear before it is frozen as the critic.
+SILENCE_MAX = 0.1
+AUC_MIN = 0.8
 
 
 def test_a_separated_source_holding_background_costs_the_critic():
@@ -92,7 +100,7 @@ def test_background_tracks_are_the_saved_background_of_background_conditions(toy
 
 
 def test_background_clips_need_saved_sources(synthetic_home: Path, tmp_path: Path):
-    from .conftest import generate
+    from ..conftest import generate
 
     ds = GeneratedDataset(generate(tmp_path / "ds", synthetic_home, limit=1))
     config = make_config({"preset": "cpu", "classifier_background": 0.25})
@@ -198,3 +206,74 @@ def test_classifier_pretraining_stopped_after_an_epoch_resumes_to_the_same_weigh
     assert losses == whole_losses and len(losses) == 4
     assert all(torch.equal(resumed[k], whole[k]) for k in whole)
     assert len(list(folder.glob("classifier-*.pt"))) == 1
+
+
+def test_auc_on_hand_made_scores():
+    assert roc_auc(np.array([True, False]), np.array([0.9, 0.1])) == 1.0
+    assert roc_auc(np.array([True, False]), np.array([0.1, 0.9])) == 0.0
+    assert roc_auc(np.array([True, True, False, False]), np.array([0.8, 0.3, 0.5, 0.1])) == 0.75
+
+
+def test_the_shared_classifier_is_selective_before_it_is_frozen(selective):
+    """On silence it says "no class"; on isolated test sources each class is recognised; on
+    background alone no class, and "background present"."""
+    ds, model, bce = selective
+    assert bce[-1] < bce[0]
+    tracks, labels = [], []
+    for mix in ds.mixtures("test", conditions=("none",)):
+        for label, track in ds.sources(mix).items():
+            tracks.append(torch.from_numpy(track.astype(np.float32)))
+            labels.append(ds.classes.index(label))
+    with torch.inference_mode():
+        silence = model.classify(model.spectra(torch.zeros(1, 64000))[0])[0]
+        probs = torch.cat(
+            [
+                model.classify(model.spectra(torch.stack(tracks[i : i + 16]))[0])
+                for i in range(0, len(tracks), 16)
+            ]
+        ).numpy()
+    assert float(silence.max()) < SILENCE_MAX, silence
+    labels = np.array(labels)
+    aucs = [roc_auc(labels == k, probs[:, k]) for k in range(len(ds.classes))]
+    assert min(aucs) > AUC_MIN, aucs
+    # background alone (bg-50): no class, but background (the critic's extra output)
+    tracks = background_tracks(ds, "test", ("bg-50",))
+    quiet = [to_mono(read_audio(p)[0]).astype(np.float32) for p in tracks]
+    with torch.inference_mode():
+        heard = model.classify(model.spectra(torch.from_numpy(np.stack(quiet)))[0]).numpy()
+    k = len(ds.classes)
+    assert heard[:, :k].max() < SILENCE_MAX and heard[:, k].min() > 1 - SILENCE_MAX
+    assert float(silence[k]) < SILENCE_MAX
+
+
+def test_classifier_pretraining_stops_on_validation_and_keeps_its_best_epoch(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """The original's schedule: stop after ``patience`` epochs without a lower validation
+    BCE, keep the best epoch's weights, freeze."""
+    import torch
+
+    from sssle_bench.estimators.weak_sep import critic as t
+    from sssle_bench.estimators.weak_sep.config import make_config
+    from sssle_bench.estimators.weak_sep.objective import Model
+
+    model = Model(make_config({"preset": "cpu"}), 3)
+    valid_bce = iter([0.5, 0.4, 0.45, 0.41, 0.6, 0.3])
+
+    def scripted(trn, loader, extras, draws, opt=None):
+        if opt is None:
+            return next(valid_bce)
+        with torch.no_grad():  # a visible training step: every weight + 1
+            for w in trn.classifier.parameters():
+                w.add_(1.0)
+        return 1.0
+
+    monkeypatch.setattr(t, "_classifier_bce", scripted)
+    first = next(model.classifier.parameters()).detach().clone()
+    said: list[str] = []
+    losses = t.train_classifier(model, "train", 50, 1e-4, said.append, valid="v", patience=3)
+    assert len(losses) == 5  # best at epoch 2, then 3 epochs without a lower BCE
+    assert said[-1] == "classifier: early stopping after epoch 5 (patience 3)"
+    kept = next(model.classifier.parameters())
+    assert torch.allclose(kept, first + 2, atol=1e-5) and not kept.requires_grad
+    assert "valid bce 0.4000" in said[1]
