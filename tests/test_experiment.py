@@ -203,6 +203,20 @@ def test_shipped_experiments_are_valid():
     synth = load_experiment(REPO / "experiments" / "synth-ablation.toml")
     assert synth.recipe == (REPO / "recipes" / "synth-medium.toml").resolve()
     assert synth.synthetic == "medium"
+    # the learning curve: each variant is its name's size and seed, on none and bg-20
+    for name in ("learning-curve", "learning-curve-sup"):
+        curve = load_experiment(REPO / "experiments" / f"{name}.toml")
+        check_configs(curve)
+        for variant in curve.variants:
+            config = variant_config(curve, variant)
+            size, seed = variant.rsplit("-n", 1)[1].split("-s")
+            assert (config["max_train_mixtures"], config["seed"]) == (int(size), int(seed))
+            assert config["conditions"] == ["none", "bg-20"] and config["patience"] == 5
+    paper = load_experiment(REPO / "experiments" / "waspaa2021.toml")
+    curve = load_experiment(REPO / "experiments" / "learning-curve.toml")
+    for variant, overrides in curve.variants.items():
+        method = variant.split("-n")[0]
+        assert {k: overrides[k] for k in paper.variants[method]} == paper.variants[method]
 
 
 @pytest.mark.parametrize(
