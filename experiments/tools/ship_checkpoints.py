@@ -13,18 +13,51 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from sssle_bench.dataset import GeneratedDataset
+from sssle_bench.errors import SssleError
 from sssle_bench.estimators.run import read_config
 from sssle_bench.estimators.weak_sep.config import make_config
-from sssle_bench.estimators.weak_sep.shipped import write_checkpoints
+from sssle_bench.estimators.weak_sep.shipped import MODEL_FILES, dataset_identity, sha256_file
+from sssle_bench.paths import write_bytes
 
 DEST = Path(__file__).resolve().parents[2] / "sssle_bench/estimators/weak_sep/checkpoints/toy"
+
+
+def write_checkpoints(
+    model_dir: Path,
+    dataset: GeneratedDataset,
+    config_file: Path,
+    dest: Path,
+    record: dict[str, Any],
+) -> dict[str, Any]:
+    """Copy a trained model folder's files, its shared classifier and its config into
+    ``dest`` and write ``provenance.json``: ``record`` (command, machine, wall time) plus
+    the dataset's identity and every file's sha256. Returns the provenance."""
+    model_dir, dest = Path(model_dir), Path(dest)
+    classifiers = sorted(p.name for p in model_dir.glob("classifier-*.pt"))
+    if len(classifiers) != 1:
+        raise SssleError(f"{model_dir}: expected one shared classifier file, found {classifiers}")
+    names = [*MODEL_FILES, *classifiers]
+    for name in names:
+        write_bytes(dest, name, (model_dir / name).read_bytes())
+    write_bytes(dest, "config.toml", Path(config_file).read_bytes())
+    prov = {
+        **record,
+        "dataset": dataset_identity(dataset),
+        "model_files": list(MODEL_FILES),
+        "classifier_file": classifiers[0],
+        "files": {name: sha256_file(dest / name) for name in [*names, "config.toml"]},
+    }
+    write_bytes(dest, "provenance.json", (json.dumps(prov, indent=1) + "\n").encode())
+    return prov
 
 
 def cpu_model() -> str:

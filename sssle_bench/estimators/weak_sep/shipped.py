@@ -94,32 +94,3 @@ def same_model(folder: Path, model_dir: Path) -> bool:
 
 #: The files of a model folder that ``predict`` loads.
 MODEL_FILES = ("sssle_estimator.json", "estimator.json", "model.pt", "history.json")
-
-
-def write_checkpoints(
-    model_dir: Path,
-    dataset: GeneratedDataset,
-    config_file: Path,
-    dest: Path,
-    record: dict[str, Any],
-) -> dict[str, Any]:
-    """Copy a trained model folder's files, its shared classifier and its config into
-    ``dest`` and write ``provenance.json``: ``record`` (command, machine, wall time) plus
-    the dataset's identity and every file's sha256. Returns the provenance."""
-    model_dir, dest = Path(model_dir), Path(dest)
-    classifiers = sorted(p.name for p in model_dir.glob("classifier-*.pt"))
-    if len(classifiers) != 1:
-        raise SssleError(f"{model_dir}: expected one shared classifier file, found {classifiers}")
-    names = [*MODEL_FILES, *classifiers]
-    for name in names:
-        write_bytes(dest, name, (model_dir / name).read_bytes())
-    write_bytes(dest, "config.toml", Path(config_file).read_bytes())
-    prov = {
-        **record,
-        "dataset": dataset_identity(dataset),
-        "model_files": list(MODEL_FILES),
-        "classifier_file": classifiers[0],
-        "files": {name: sha256_file(dest / name) for name in [*names, "config.toml"]},
-    }
-    write_bytes(dest, "provenance.json", (json.dumps(prov, indent=1) + "\n").encode())
-    return prov
