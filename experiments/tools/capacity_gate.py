@@ -30,13 +30,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from paired_by_condition import condition_pairs, interval  # beside this script
 
 from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.estimators.run import load_trained, train
-from sssle_bench.leaderboard.build import present_pairs
 from sssle_bench.metrics import ScoreSettings
-from sssle_bench.significance import paired_bootstrap, per_mixture
-from sssle_bench.submission import validate_file
 
 
 def none_predictions(model, dataset: GeneratedDataset, path: Path) -> None:
@@ -53,33 +51,6 @@ def none_predictions(model, dataset: GeneratedDataset, path: Path) -> None:
                 rows.append((mix.info.mixture_id, "none", cls, level))
     frame = pd.DataFrame(rows, columns=["mixture_id", "condition", "class", "level_db"])
     frame.to_csv(path, index=False)
-
-
-def none_pairs(predictions: Path, dataset: Path, settings: ScoreSettings) -> pd.DataFrame:
-    """Present (mixture, class) pairs of the ``none`` condition with their absolute errors."""
-    result, truth = validate_file(predictions, dataset, "test", allow_missing=True)
-    if not result.ok:
-        raise SystemExit(f"{predictions}: invalid: {result.problems[:3]}")
-    pairs = present_pairs(result, truth, settings)
-    return pairs[pairs["condition"] == "none"]
-
-
-def interval(
-    a: pd.DataFrame, b: pd.DataFrame | None, settings: ScoreSettings
-) -> tuple[float, float, float]:
-    """MAE of ``a`` minus MAE of ``b`` (0 when None) over the same pairs, with its 95%
-    paired bootstrap interval over mixtures."""
-    mixtures = sorted(set(a["mixture_id"]))
-    sa, counts = per_mixture(a["mixture_id"].to_numpy(), a["abs_err_db"].to_numpy(), mixtures)
-    sb = (
-        np.zeros_like(sa)
-        if b is None
-        else per_mixture(b["mixture_id"].to_numpy(), b["abs_err_db"].to_numpy(), mixtures)[0]
-    )
-    diff, low, high = paired_bootstrap(
-        np.stack([sa, sb]), counts, settings.bootstrap, settings.seed
-    )
-    return float(diff[0, 1]), float(low[0, 1]), float(high[0, 1])
 
 
 def inference_speed(model, dataset: GeneratedDataset, n: int = 40) -> float:
@@ -120,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = ScoreSettings(bootstrap=args.bootstrap)
     dataset = GeneratedDataset(args.dataset)
-    prior = none_pairs(args.class_prior, args.dataset, settings)
+    prior = condition_pairs(args.class_prior, args.dataset, "test", settings, ["none"])
     classes = list(dataset.classes)
     results = []
     for width in [int(w) for w in args.widths.split(",")]:
@@ -151,7 +122,7 @@ def main() -> None:
         predictions = folder / "predictions.csv"
         if not predictions.is_file():
             none_predictions(model, dataset, predictions)
-        ours = none_pairs(predictions, args.dataset, settings)
+        ours = condition_pairs(predictions, args.dataset, "test", settings, ["none"])
         row = {
             "arch": args.arch,
             "width": width,
