@@ -1,8 +1,11 @@
-"""The package's own exception type, and the one way a stranger's text enters a message."""
+"""The package's own exception type, and how a stranger's text is made inert wherever it
+goes: an error message (:func:`excerpt`), Markdown (:func:`md_text`), a CSV cell
+(:func:`csv_text`)."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 #: Characters shown of a value quoted in an error message.
 EXCERPT_CHARS = 60
@@ -48,3 +51,24 @@ def bounded(message: str) -> str:
     if len(lines) > MESSAGE_LINES:
         cut.append(f"... ({len(lines) - MESSAGE_LINES} more lines)")
     return "\n".join(cut)
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]!|~<>&])")
+#: A spreadsheet reads a cell that begins with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def md_text(text: str) -> str:
+    """A submitter's text as one inert Markdown table cell: every character that can end
+    the cell or start markup inside it (``|``, ``<``, ``&``, ``*``, ``_``, ``[``,
+    backticks, ...) escaped with a backslash, line breaks and other control characters as
+    spaces."""
+    flat = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in str(text))
+    return _MD_SPECIAL.sub(r"\\\1", flat)
+
+
+def csv_text(text: str) -> str:
+    """A submitter's text as a CSV cell no spreadsheet evaluates: a cell beginning with
+    ``= + - @``, a tab or a carriage return gets a leading ``'``."""
+    text = str(text)
+    return "'" + text if text.startswith(_FORMULA_START) else text

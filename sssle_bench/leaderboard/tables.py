@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from typing import Any
 
 import pandas as pd
+
+from ..errors import csv_text, md_text
 
 #: score.json ``time_resolved`` sections and their leaderboard column (overall MAE, dB).
 TIME_RESOLVED = {"intervals": "interval_mae_db", "lafmax": "lafmax_mae_db"}
@@ -70,25 +70,6 @@ def ranked_table(docs: dict[str, dict[str, Any]]) -> pd.DataFrame:
 
 #: Columns whose cells are a submitter's text (``meta.toml`` or a folder name).
 TEXT_COLUMNS = ("method", "short_name", "supervision")
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]!|~<>&])")
-#: A spreadsheet reads a cell that begins with one of these as a formula.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def md_text(text: str) -> str:
-    """A submitter's text as one inert Markdown table cell: every character that can end
-    the cell or start markup inside it (``|``, ``<``, ``&``, ``*``, ``_``, ``[``,
-    backticks, ...) escaped with a backslash, line breaks and other control characters as
-    spaces."""
-    flat = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in str(text))
-    return _MD_SPECIAL.sub(r"\\\1", flat)
-
-
-def csv_text(text: str) -> str:
-    """A submitter's text as a CSV cell no spreadsheet evaluates: a cell beginning with
-    ``= + - @``, a tab or a carriage return gets a leading ``'``."""
-    text = str(text)
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def to_csv(table: pd.DataFrame, float_format: str = "%.4f") -> str:
