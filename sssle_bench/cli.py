@@ -628,6 +628,93 @@ def predict_cmd(
         )
 
 
+@main.command("measure")
+@click.argument("recordings", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--method", "name", required=True, help="A trained method, e.g. weak-sep.")
+@click.option(
+    "--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), required=True
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="One folder per recording (intervals.csv, summary.csv, levels.png), summary.csv.",
+)
+@click.option(
+    "--interval-s",
+    type=click.FloatRange(min=0.01, max=86400),
+    default=1.0,
+    show_default=True,
+    help="Length of the intervals whose LAeq is reported (s).",
+)
+@click.option(
+    "--overlap",
+    type=click.FloatRange(min=0.0, max=1.0, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Overlap of consecutive clips, a fraction of the clip length (0.5: each clip's "
+    "middle half is used; half the speed).",
+)
+@click.option(
+    "--condition",
+    default=None,
+    help="Which per-condition model reads the recordings (needed when there are several).",
+)
+@click.option(
+    "--calibration-db",
+    type=click.FloatRange(min=-300, max=300),
+    default=None,
+    help="dB SPL of 0 dBFS for every recording: levels are then written in dB SPL.",
+)
+@click.option(
+    "--calibration",
+    "calibration_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV with columns recording (file name), offset_db: one offset per recording.",
+)
+@click.option(
+    "--clip-s",
+    type=click.FloatRange(min=0.1, max=600),
+    default=None,
+    help="Clip length (s); default: the model's training clips.",
+)
+@click.option(
+    "--sample-rate",
+    type=click.IntRange(min=8000, max=192000),
+    default=None,
+    help="The model's rate (Hz), for a model that does not record it.",
+)
+def measure_cmd(
+    recordings: tuple[Path, ...],
+    name: str,
+    model_dir: Path,
+    out: Path,
+    interval_s: float,
+    overlap: float,
+    condition: str | None,
+    calibration_db: float | None,
+    calibration_file: Path | None,
+    clip_s: float | None,
+    sample_rate: int | None,
+) -> None:
+    """Measure each source's level in recordings (WAV or FLAC, any rate, channels and
+    length) with a trained method: LAeq per interval and over the whole recording, and
+    LAFmax, per source and for the mixture; in dBFS, or dB SPL with a calibration."""
+    from .recordings.measure import MeasureSettings
+    from .recordings.run import measure_recordings, read_calibration
+
+    if calibration_db is not None and calibration_file is not None:
+        raise SssleError("give --calibration-db or --calibration, not both")
+    calibration = read_calibration(calibration_file) if calibration_file else calibration_db
+    settings = MeasureSettings(interval_s, overlap, condition, clip_s)
+    failures = measure_recordings(
+        list(recordings), name, model_dir, out, settings, calibration, sample_rate, click.echo
+    )
+    if failures:
+        raise SssleError(f"{len(failures)} of {len(recordings)} recordings were not measured")
+
+
 @main.command("estimators")
 def estimators_cmd() -> None:
     """List the registered estimators (entry-point group sssle_bench.estimators)."""

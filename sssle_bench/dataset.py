@@ -28,7 +28,7 @@ from .audio import read_audio
 from .errors import SssleError
 from .levels import to_mono
 from .paths import check_name, check_relative
-from .recipe import NO_BACKGROUND, load_recipe
+from .recipe import NO_BACKGROUND, Recipe, load_recipe
 
 
 @dataclass(frozen=True)
@@ -125,10 +125,14 @@ class GeneratedDataset:
         self.has_sources: bool = bool(self.manifest["options"]["save_sources"])
 
     @cached_property
+    def recipe(self) -> Recipe:
+        """The dataset's resolved recipe (``recipe.toml``), read when first asked for."""
+        return load_recipe(self.root / "recipe.toml")
+
+    @property
     def interval_s(self) -> float:
-        """Interval length (s) of the time-resolved ground truth (the recipe's ``interval_s``),
-        read from the dataset's recipe when first asked for."""
-        return load_recipe(self.root / "recipe.toml").interval_s
+        """Interval length (s) of the time-resolved ground truth (the recipe's ``interval_s``)."""
+        return self.recipe.interval_s
 
     def _check_split(self, split: str) -> None:
         if split not in self.splits:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,29 @@ from ..dataset import GeneratedDataset, MixtureInfo
 from ..errors import SssleError, excerpt
 from ..executors import run_tasks
 from ..levels import interval_bounds, to_mono
-from ..paths import remove_file, write_text
+from ..paths import is_safe_name, remove_file, write_text
 from ..recipe import dumps_toml, read_toml
 from ..submission import COLUMNS, INTERVAL_COLUMNS, INTERVALS, MAX_LEVEL_DB
 from . import estimator_class
 from .base import as_prediction
 
 BATCH = 16
+
+#: The file that says which method a model folder holds, and what it was trained on.
+MARKER = "sssle_estimator.json"
+
+
+@dataclass(frozen=True)
+class TrainedOn:
+    """What a model was trained on: its dataset's sample rate (Hz), clip length and
+    interval (s), classes and background conditions. A recording is read at this rate,
+    in clips of this length (``sssle-bench measure``)."""
+
+    sample_rate: int
+    clip_s: float
+    interval_s: float
+    classes: tuple[str, ...]
+    conditions: tuple[str, ...]
 
 
 def read_config(path: Path | None) -> dict[str, Any]:
@@ -52,21 +69,48 @@ def train(
         est.cache_dir = Path(cache)
     if hasattr(est, "jobs"):
         est.jobs = jobs
-    est.fit(GeneratedDataset(dataset_dir), split)
+    dataset = GeneratedDataset(dataset_dir)
+    est.fit(dataset, split)
     est.save(Path(out))
-    write_text(
-        Path(out),
-        "sssle_estimator.json",
-        json.dumps({"name": name, "supervision": est.supervision}),
+    data = TrainedOn(
+        dataset.recipe.sample_rate,
+        dataset.recipe.duration_s,
+        dataset.interval_s,
+        dataset.classes,
+        dataset.conditions,
     )
+    blob = {"name": name, "supervision": est.supervision, "data": asdict(data)}
+    write_text(Path(out), MARKER, json.dumps(blob))
     return est
+
+
+def trained_on(model_dir: Path) -> TrainedOn | None:
+    """The :class:`TrainedOn` a model folder's marker records; None for a model trained
+    before markers recorded it (or one whose record is not a plausible one)."""
+    try:
+        blob = json.loads((Path(model_dir) / MARKER).read_text(encoding="utf-8"))["data"]
+        facts = TrainedOn(
+            blob["sample_rate"],
+            blob["clip_s"],
+            blob["interval_s"],
+            tuple(blob["classes"]),
+            tuple(blob["conditions"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    rate_ok = isinstance(facts.sample_rate, int) and 8000 <= facts.sample_rate <= 192000
+    times_ok = all(
+        isinstance(t, int | float) and 0.01 <= t <= 600.0 for t in (facts.clip_s, facts.interval_s)
+    )
+    names_ok = all(is_safe_name(n) for n in (*facts.classes, *facts.conditions))
+    return facts if rate_ok and times_ok and names_ok else None
 
 
 def load_trained(name: str, model_dir: Path):
     """The estimator ``name`` trained into ``model_dir``; one clear error if it is not there,
     is another method's, or its files are unreadable."""
     cls = estimator_class(name)
-    marker = model_dir / "sssle_estimator.json"
+    marker = model_dir / MARKER
     if not marker.is_file():
         raise SssleError(f"{model_dir} holds no trained estimator (run `sssle-bench train` first)")
     try:
@@ -88,7 +132,7 @@ def load_trained(name: str, model_dir: Path):
 
 def _stamp(model_dir: str) -> float:
     """The model folder's marker mtime (0 when absent: loading then says what is wrong)."""
-    marker = Path(model_dir) / "sssle_estimator.json"
+    marker = Path(model_dir) / MARKER
     return marker.stat().st_mtime if marker.is_file() else 0.0
 
 
