@@ -68,8 +68,8 @@ def main() -> None:
 
                 return wrapper
 
-            read, levels = measure_module.read_span, measure_module.time_levels
-            measure_module.read_span = timed(read, "read")
+            read, levels = stream.read_span, measure_module.time_levels
+            stream.read_span = timed(read, "read")
             measure_module.time_levels = timed(levels, "mixture")
             try:
                 start = time.perf_counter()
@@ -77,7 +77,7 @@ def main() -> None:
                 measure_recording(est, rec, settings)
                 wall = time.perf_counter() - start
             finally:
-                measure_module.read_span, measure_module.time_levels = read, levels
+                stream.read_span, measure_module.time_levels = read, levels
             method = wall - spent["read"] - spent["mixture"]
             print(
                 f"overlap {overlap:g}: {seconds:.0f} s of audio in {wall:.1f} s wall = "
@@ -87,7 +87,6 @@ def main() -> None:
             )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory {peak_mb:.0f} MB")
-    del stream
 
 
 if __name__ == "__main__":

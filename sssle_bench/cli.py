@@ -715,6 +715,52 @@ def measure_cmd(
         raise SssleError(f"{len(failures)} of {len(recordings)} recordings were not measured")
 
 
+@main.command("audit")
+@click.argument("recordings", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--method", "name", required=True, help="A trained method, e.g. weak-sep.")
+@click.option(
+    "--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), required=True
+)
+@click.option(
+    "--events",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Isolated events to inject: a dataset generated with --save-sources, or a folder "
+    "of CLASS/*.wav clips.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for audit.csv (per recording) and summary.csv (per check).",
+)
+@click.option("--condition", default=None, help="Which per-condition model to audit.")
+@click.option(
+    "--sample-rate",
+    type=click.IntRange(min=8000, max=192000),
+    default=None,
+    help="The model's rate (Hz), for a model that does not record it.",
+)
+def audit_cmd(
+    recordings: tuple[Path, ...],
+    name: str,
+    model_dir: Path,
+    events: Path,
+    out: Path,
+    condition: str | None,
+    sample_rate: int | None,
+) -> None:
+    """Check a method on recordings without ground truth: gain equivariance, injected
+    events, superposition, segmentation; an error in dB per check with a 95% interval."""
+    from .recordings.measure import MeasureSettings
+    from .recordings.run import audit_recordings
+
+    settings = MeasureSettings(condition=condition)
+    audit_recordings(
+        list(recordings), name, model_dir, out, settings, events, sample_rate, click.echo
+    )
+
+
 @main.command("estimators")
 def estimators_cmd() -> None:
     """List the registered estimators (entry-point group sssle_bench.estimators)."""

@@ -35,8 +35,8 @@ import pandas as pd
 from ..dataset import MixtureInfo
 from ..errors import SssleError
 from ..estimators.base import as_prediction
-from ..levels import power_to_db, time_levels
-from .stream import Recording, read_span
+from ..levels import db_to_power, power_to_db, time_levels
+from .stream import AudioArray, Recording
 
 #: The row of the recording itself in every table, beside its sources.
 MIXTURE = "mixture"
@@ -151,11 +151,6 @@ class SourceLevels:
         )
 
 
-def _power(db: np.ndarray) -> np.ndarray:
-    """dB to power, ``-inf`` (absent) to 0."""
-    return np.where(np.isneginf(db), 0.0, 10.0 ** (np.asarray(db, dtype=float) / 10.0))
-
-
 def _batches(starts: list[int], size: int) -> Iterator[list[int]]:
     for i in range(0, len(starts), size):
         yield starts[i : i + size]
@@ -163,20 +158,22 @@ def _batches(starts: list[int], size: int) -> Iterator[list[int]]:
 
 def measure_recording(
     estimator: Any,
-    recording: Recording,
+    recording: Recording | AudioArray,
     settings: MeasureSettings,
     progress: Callable[[int], None] = lambda n: None,
+    allow_short: bool = False,
 ) -> SourceLevels:
     """Measure one recording (already opened at the model's rate) with a loaded
     ``estimator``, clip batch by clip batch; ``progress(n)`` after every ``n`` clips.
 
-    :class:`SssleError` when the recording is shorter than one clip, holds a bad sample,
-    or the method predicts no LAeq per interval.
+    :class:`SssleError` when the recording is shorter than one clip (unless
+    ``allow_short``: it is then zero-padded to one, as the audit cuts recordings into
+    parts), holds a bad sample, or the method predicts no LAeq per interval.
     """
     rate = recording.rate
     grid = make_grid(settings, rate)
     frames = recording.frames
-    if frames < grid.clip:
+    if frames < grid.clip and not allow_short:
         raise SssleError(
             f"{recording.path}: {recording.duration_s:.3f} s, shorter than one "
             f"{settings.clip_s:g} s clip of the model"
@@ -192,7 +189,7 @@ def measure_recording(
     interval_s = grid.step / rate
     condition = settings.condition or ""
     for batch in _batches(starts, BATCH):
-        audio = [read_span(recording, s, s + grid.clip) for s in batch]
+        audio = [recording.read(s, s + grid.clip) for s in batch]
         infos = [
             MixtureInfo(f"{recording.path.name}@{s}", "measure", condition, {}, interval_s)
             for s in batch
@@ -215,7 +212,7 @@ def measure_recording(
             lafmax = np.fmax(lafmax, np.asarray(clip_max, dtype=float))
             first = s // grid.step
             mine = np.flatnonzero(owners[first : first + per_clip] == s // grid.hop)
-            power[first + mine] = _power(clip_db[mine])
+            power[first + mine] = db_to_power(clip_db[mine])
         progress(len(batch))
     assert power is not None and lafmax is not None
     # A step cut by the end of the recording: its power was averaged over the padding too.

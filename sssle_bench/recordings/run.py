@@ -20,11 +20,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from ..audio import resample
 from ..errors import SssleError, csv_text, excerpt
 from ..estimators.run import load_trained, trained_on
-from ..paths import make_dir, write_bytes, write_text
+from ..levels import to_mono
+from ..paths import is_safe_name, make_dir, write_bytes, write_text
 from .measure import MIXTURE, MeasureSettings, SourceLevels, make_grid, measure_recording
 from .stream import Recording, open_recording
 
@@ -280,3 +283,90 @@ def read_calibration(path: Path) -> dict[str, float]:
     if table["recording"].duplicated().any():
         raise SssleError(f"{path}: a recording is listed twice")
     return dict(zip(table["recording"], offsets.astype(float), strict=True))
+
+
+def _mono_at(path: Path, rate: int) -> np.ndarray:
+    """A whole audio file, mono, at ``rate`` Hz."""
+    rec = open_recording(path, rate)
+    return rec.read(0, rec.frames)
+
+
+def load_events(source: Path, rate: int) -> dict[str, list[np.ndarray]]:
+    """Isolated events per class at ``rate`` Hz for the injection check, from a generated
+    dataset with saved sources (the test split's isolated tracks in ``none``) or a folder
+    of labelled clips (``SOURCE/CLASS/*.wav`` or ``*.flac``, ``CLASS`` a safe name; links
+    are not followed); at most 50 per class."""
+    from ..dataset import GeneratedDataset
+    from ..recipe import NO_BACKGROUND
+
+    source = Path(source)
+    events: dict[str, list[np.ndarray]] = {}
+    if (source / "manifest.json").is_file():
+        ds = GeneratedDataset(source)
+        events = {c: [] for c in ds.classes}
+        if not ds.has_sources:
+            raise SssleError(f"{source}: generated without --save-sources: no isolated events")
+        for mix in ds.mixtures("test", conditions=(NO_BACKGROUND,)):
+            for c, track in ds.sources(mix).items():
+                if c in events and len(events[c]) < 50 and np.any(track):
+                    events[c].append(resample(to_mono(track), mix.sample_rate, rate))
+        return events
+    folders = sorted(source.iterdir()) if source.is_dir() else []
+    for folder in folders:
+        if is_safe_name(folder.name) and folder.is_dir() and not folder.is_symlink():
+            files = sorted(
+                p
+                for p in folder.iterdir()
+                if p.suffix.lower() in (".wav", ".flac") and p.is_file() and not p.is_symlink()
+            )
+            events[folder.name] = [_mono_at(p, rate) for p in files[:50]]
+    if not any(events.values()):
+        raise SssleError(f"{source}: no events (a dataset with sources, or CLASS/*.wav folders)")
+    return events
+
+
+def audit_recordings(
+    paths: list[Path],
+    method: str,
+    model_dir: Path,
+    out: Path,
+    settings: MeasureSettings,
+    events_from: Path,
+    rate: int | None = None,
+    echo: Callable[[str], None] = print,
+) -> pd.DataFrame:
+    """Run every check of :mod:`.audit` on the recordings (each read whole at the model's
+    rate); write ``out/audit.csv`` (per recording and check) and ``out/summary.csv``
+    (per check, 95% bootstrap interval over recordings); return the summary."""
+    from tqdm import tqdm
+
+    from .audit import Clip, audit_clips, audit_summary
+
+    estimator = load_trained(method, Path(model_dir))
+    if estimator.supervision == "oracle":
+        raise SssleError(f"{method} reads true labels, which a recording does not have")
+    reading = model_reading(Path(model_dir), estimator, rate, settings.clip_s)
+    settings = MeasureSettings(
+        settings.interval_s, settings.overlap, settings.condition, reading.clip_s
+    )
+    events = load_events(events_from, reading.rate)
+    clips = []
+    for path, name in zip(paths, recording_names(paths), strict=True):
+        try:
+            clips.append(Clip(name, _mono_at(path, reading.rate)))
+        except SssleError as exc:
+            echo(f"skipped: {exc}")
+    if len(clips) < 2:
+        raise SssleError("the audit needs at least two readable recordings (superposition)")
+    with tqdm(total=len(clips), desc=f"audit {method}", unit="recording") as bar:
+        table = audit_clips(estimator, clips, reading.rate, settings, events, bar.update)
+    summary = audit_summary(table)
+    out = make_dir(Path(out))
+    write_text(out, "audit.csv", table.to_csv(index=False, float_format="%.3f"))
+    write_text(out, "summary.csv", summary.to_csv(index=False, float_format="%.3f"))
+    for row in summary.itertuples():
+        echo(
+            f"{row.check:<14} {row.error_db:6.2f} dB [{row.ci_low:.2f}, {row.ci_high:.2f}] "
+            f"over {row.recordings} recordings"
+        )
+    return summary

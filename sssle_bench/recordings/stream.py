@@ -44,6 +44,34 @@ class Recording:
     def duration_s(self) -> float:
         return self.native_frames / self.native_rate
 
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Mono samples ``[start, stop)`` at :attr:`rate` (:func:`read_span`)."""
+        return read_span(self, start, stop)
+
+
+@dataclass(frozen=True)
+class AudioArray:
+    """Mono audio already in memory at the model's rate (Hz), read like a
+    :class:`Recording` (zeros past its end); ``path``: a name for messages."""
+
+    audio: np.ndarray
+    rate: int
+    path: Path = Path("audio")
+
+    @property
+    def frames(self) -> int:
+        return int(self.audio.size)
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.rate
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        out = np.zeros(stop - start)
+        piece = self.audio[start:stop]
+        out[: piece.size] = piece
+        return out
+
 
 def open_recording(path: Path, rate: int) -> Recording:
     """The recording at ``path`` to be read at ``rate`` Hz. :class:`SssleError` (one line
