@@ -513,6 +513,13 @@ def score_cmd(
 @weighting_option
 @bootstrap_option
 @bootstrap_seed_option
+@click.option(
+    "--audit",
+    "audit_specs",
+    multiple=True,
+    metavar="METHOD=DIR",
+    help="Show an `sssle-bench audit` you ran (its --out folder) beside METHOD's MAE (repeatable).",
+)
 def leaderboard_cmd(
     submissions: tuple[Path, ...],
     truth_dir: Path,
@@ -521,13 +528,22 @@ def leaderboard_cmd(
     weighting: str,
     bootstrap: int,
     seed: int,
+    audit_specs: tuple[str, ...],
 ) -> None:
     """Rank SUBMISSIONS (folders with predictions.csv [+ meta.toml]) on one dataset."""
     from .leaderboard import build_leaderboard
     from .metrics import ScoreSettings
 
+    audits = {}
+    for spec in audit_specs:
+        method, sep, folder = spec.partition("=")
+        if not sep or not method or not folder:
+            raise SssleError(f"--audit {spec!r}: give METHOD=DIR")
+        audits[method] = Path(folder)
     settings = ScoreSettings(weighting=weighting.upper(), bootstrap=bootstrap, seed=seed)
-    build_leaderboard(list(submissions), truth_dir, out, split, settings, echo=click.echo)
+    build_leaderboard(
+        list(submissions), truth_dir, out, split, settings, echo=click.echo, audits=audits
+    )
     click.echo((out / "leaderboard.md").read_text(encoding="utf-8"))
     click.echo(f"leaderboard: {out / 'index.html'}")
 

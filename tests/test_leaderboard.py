@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -314,3 +315,83 @@ def test_page_for_a_reader_at_1400_px(submissions, toy_dataset: Path, tmp_path: 
     dom = _chromium("--window-size=1400,1000", "--dump-dom", probe.as_uri(), profile=tmp_path / "p")
     assert 'data-overflow="false"' in dom
     assert 'data-rowspan="1"' in dom  # every method on one line
+
+
+def _audit(folder: Path, text: str) -> Path:
+    folder.mkdir()
+    (folder / "summary.csv").write_text(text)
+    return folder
+
+
+def test_an_audit_shows_beside_its_methods_mae(submissions, toy_dataset: Path, tmp_path: Path):
+    audit = _audit(
+        tmp_path / "audit",
+        "check,error_db,ci_low,ci_high,recordings\ngain,15.0,15.0,15.0,6\n"
+        "injection,,,,0\nsegmentation,0.25,0.1,0.4,6\n",
+    )
+    out = tmp_path / "b"
+    result = CliRunner().invoke(
+        main,
+        [
+            "leaderboard",
+            *map(str, submissions),
+            "--truth",
+            str(toy_dataset),
+            "--out",
+            str(out),
+            "--bootstrap",
+            "0",
+            "--audit",
+            f"rough={audit}",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "leaderboard.csv").set_index("method")
+    assert table.loc["rough", "audit_gain_db"] == 15.0
+    assert table.loc["rough", "audit_segmentation_db"] == 0.25
+    assert np.isnan(table.loc["rough", "audit_injection_db"])
+    assert np.isnan(table.loc["constant", "audit_gain_db"])
+    assert "audit_gain_db" in (out / "leaderboard.md").read_text()
+    page = (out / "index.html").read_text()
+    assert "audit, no ground truth (dB)" in page and 'data-value="15.0"' in page
+
+
+@pytest.mark.parametrize(
+    ("text", "method", "message"),
+    [
+        ("check,error_db\ngain,1.0\n", "nobody", "'nobody', not a method of this leaderboard"),
+        ("check,error_db\ngain,=1+1\n", "rough", "is not a number of dB"),
+        ("check,error_db\ngain,-3\n", "rough", "is not a number of dB"),
+        ("check,error_db\n../x,1\n", "rough", "is not a distinct safe name"),
+        ("level,error\ngain,1\n", "rough", "not an audit summary"),
+    ],
+)
+def test_a_hostile_audit_summary_is_refused_before_any_scoring(
+    submissions, toy_dataset: Path, tmp_path: Path, text: str, method: str, message: str
+):
+    audit = _audit(tmp_path / "audit", text)
+    with pytest.raises(SssleError, match=re.escape(message)):
+        build_leaderboard(
+            submissions,
+            toy_dataset,
+            tmp_path / "b",
+            settings=ScoreSettings(bootstrap=0),
+            echo=lambda s: None,
+            audits={method: audit},
+        )
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_linked_audit_summary_is_not_read(submissions, toy_dataset: Path, tmp_path: Path):
+    real = _audit(tmp_path / "real", "check,error_db\ngain,1\n")
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "summary.csv").symlink_to(real / "summary.csv")
+    with pytest.raises(SssleError, match="no audit summary"):
+        build_leaderboard(
+            submissions,
+            toy_dataset,
+            tmp_path / "b",
+            echo=lambda s: None,
+            audits={"rough": linked},
+        )

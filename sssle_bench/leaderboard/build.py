@@ -15,7 +15,7 @@ import pandas as pd
 from ..dataset import load_manifest
 from ..errors import SssleError, excerpt
 from ..metrics import SCHEMA_VERSION, ScoreSettings, pair_stats, truth_column
-from ..paths import make_dir, remove_file, write_bytes, write_text
+from ..paths import is_safe_name, make_dir, remove_file, write_bytes, write_text
 from ..scoring import (
     load_intervals,
     score_document,
@@ -32,7 +32,7 @@ from ..submission import (
     validate_file,
 )
 from . import html, plots
-from .tables import method_name, ranked_table, to_csv, to_markdown
+from .tables import method_name, ranked_table, to_csv, to_markdown, with_audits
 
 PREDICTIONS = "predictions.csv"
 
@@ -167,6 +167,35 @@ def pairwise(
     return pairwise_table(ordered, sums, per[0][1], settings.bootstrap, settings.seed)
 
 
+#: Most checks an audit summary may list.
+MAX_AUDIT_CHECKS = 20
+
+
+def read_audit(folder: Path) -> dict[str, float]:
+    """The mean error (dB) per check of an ``sssle-bench audit`` output folder
+    (``summary.csv``: ``check`` a safe name, ``error_db`` a number from 0 to 1000 or
+    empty); :class:`SssleError` naming the file otherwise. Only an audit the leaderboard's
+    operator ran belongs here: the file is a figure's source."""
+    path = Path(folder) / "summary.csv"
+    if path.is_symlink() or not path.is_file():
+        raise SssleError(f"{path}: no audit summary (a regular file written by sssle-bench audit)")
+    try:
+        table = pd.read_csv(path, dtype={"check": str}, nrows=MAX_AUDIT_CHECKS + 1)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise SssleError(f"{path}: unreadable audit summary ({excerpt(exc, 100)})") from exc
+    if list(table.columns[:2]) != ["check", "error_db"] or len(table) > MAX_AUDIT_CHECKS:
+        raise SssleError(f"{path}: not an audit summary (columns check, error_db, ...)")
+    errors: dict[str, float] = {}
+    for check, value in zip(table["check"], table["error_db"], strict=True):
+        number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+        if not is_safe_name(check) or check in errors:
+            raise SssleError(f"{path}: check {excerpt(check)} is not a distinct safe name")
+        if not (pd.isna(value) or 0.0 <= number <= 1000.0):
+            raise SssleError(f"{path}: error_db {excerpt(value)} is not a number of dB, 0-1000")
+        errors[check] = float(number)
+    return errors
+
+
 def build_leaderboard(
     folders: list[Path],
     truth_dir: Path,
@@ -174,6 +203,7 @@ def build_leaderboard(
     split: str = "test",
     settings: ScoreSettings | None = None,
     echo: Callable[[str], None] = print,
+    audits: dict[str, Path] | None = None,
 ) -> pd.DataFrame:
     """Score every submission from its predictions, rank, and write md/csv/html/plots.
 
@@ -181,11 +211,19 @@ def build_leaderboard(
     scoring or write. Figures are always computed here from the predictions: a
     ``score.json`` in a submission folder is never read. Documents this function
     computed are kept under ``out/.cache/`` by :func:`score_key` and reused from
-    there by a later build into the same ``out``.
+    there by a later build into the same ``out``. ``audits``: method name -> an
+    ``sssle-bench audit`` output folder, shown as ``audit_{check}_db`` columns.
     """
     settings = settings or ScoreSettings()
     out = Path(out)
     plan = _plan(folders)
+    audit_errors = {name: read_audit(folder) for name, folder in (audits or {}).items()}
+    unknown = sorted(set(audit_errors) - set(plan))
+    if unknown:
+        raise SssleError(
+            f"--audit names {excerpt(unknown[0])}, not a method of this leaderboard "
+            f"({', '.join(map(excerpt, plan))})"
+        )
     _check_out(out, Path(truth_dir))
     identity = truth_identity(truth_dir, split)
     intervals_truth = load_manifest(truth_dir)["files"].get(intervals_truth_file(split))
@@ -226,6 +264,7 @@ def build_leaderboard(
     table.insert(
         1, "rank_group", pd.array([groups.get(m, pd.NA) for m in table["method"]], dtype="Int64")
     )
+    table = with_audits(table, audit_errors)
     write_text(out, "leaderboard.csv", to_csv(table))
     write_text(out, "pairwise.csv", to_csv(tests, float_format="%.6g"))
     title = f"SSSLE leaderboard: {identity['recipe']} ({split})"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from .tables import TIME_RESOLVED
+from .tables import AUDIT_PREFIX, TIME_RESOLVED
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em 2em;color:#222}
@@ -123,16 +123,21 @@ def _row(row: pd.Series, conditions: list[str]) -> str:
     ]
     cells += [_number(row[f"{CONDITION_PREFIX}{c}"], cls="cond") for c in conditions]
     cells += [_number(row.get(column), cls="cond") for column, _, _ in TIME_COLUMNS]
+    cells += [_number(row[c], cls="cond") for c in row.index if c.startswith(AUDIT_PREFIX)]
     return '<tr class="method-row">' + "".join(cells) + "</tr>"
 
 
 def _table(rows: pd.DataFrame, conditions: list[str], table_id: str) -> str:
     """A sortable table: a group header over the per-condition columns, then the labels."""
+    audits = [c for c in rows.columns if c.startswith(AUDIT_PREFIX)]
     group = (
         f'<th class="group" colspan="{len(COLUMNS)}"></th>'
         f'<th class="group" colspan="{len(conditions)}">MAE by background condition (dB)</th>'
         f'<th class="group" colspan="{len(TIME_COLUMNS)}">time-resolved MAE (dB)</th>'
     )
+    if audits:
+        group += f'<th class="group" colspan="{len(audits)}">audit, no ground truth (dB)</th>'
+
     labels = (
         "".join(
             f'<th title="{html.escape(tip)}">{html.escape(label)}</th>' for _, label, tip in COLUMNS
@@ -145,6 +150,12 @@ def _table(rows: pd.DataFrame, conditions: list[str], table_id: str) -> str:
         + "".join(
             f'<th title="{html.escape(tip)}">{html.escape(label)}</th>'
             for _, label, tip in TIME_COLUMNS
+        )
+        + "".join(
+            f'<th title="sssle-bench audit: mean {html.escape(c[len(AUDIT_PREFIX) : -3])} '
+            f'error over the audited recordings (dB)">{html.escape(c[len(AUDIT_PREFIX) : -3])}'
+            "</th>"
+            for c in audits
         )
     )
     body = "\n".join(_row(row, conditions) for _, row in rows.iterrows())

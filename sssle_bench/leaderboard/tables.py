@@ -68,6 +68,22 @@ def ranked_table(docs: dict[str, dict[str, Any]]) -> pd.DataFrame:
     return table.drop(columns="_ref").reset_index(drop=True)
 
 
+#: Leaderboard columns of an audit's checks (``sssle-bench audit``): ``audit_{check}_db``.
+AUDIT_PREFIX = "audit_"
+
+
+def with_audits(table: pd.DataFrame, audits: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """``table`` with each audited method's mean error per check (dB) as
+    ``audit_{check}_db`` columns (``-`` for methods not audited)."""
+    table = table.copy()
+    checks = list(dict.fromkeys(c for errors in audits.values() for c in errors))
+    for check in checks:
+        table[f"{AUDIT_PREFIX}{check}_db"] = [
+            audits.get(m, {}).get(check, float("nan")) for m in table["method"]
+        ]
+    return table
+
+
 #: Columns whose cells are a submitter's text (``meta.toml`` or a folder name).
 TEXT_COLUMNS = ("method", "short_name", "supervision")
 
@@ -108,4 +124,9 @@ def to_markdown(table: pd.DataFrame, title: str) -> str:
         "`interval_mae_db`: MAE of each class's A-weighted LAeq per interval, over the intervals",
         "where it sounds; `lafmax_mae_db`: MAE of present classes' LAFmax (`-`: not submitted).",
     ]
+    if any(c.startswith(AUDIT_PREFIX) for c in cols):
+        lines += [
+            "`audit_*_db`: `sssle-bench audit` errors per check, no ground truth used",
+            "(docs/real-recordings.md; `-`: not audited).",
+        ]
     return "\n".join(lines) + "\n"
