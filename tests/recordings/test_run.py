@@ -150,3 +150,55 @@ def test_a_model_with_several_conditions_needs_one_chosen(recordings: Path, tmp_
 def test_recording_names_are_safe_and_distinct():
     paths = [Path("a/Kerb Side.WAV"), Path("b/kerb side.wav"), Path("../..wav"), Path("é.wav")]
     assert recording_names(paths) == ["kerb-side", "kerb-side-2", "recording", "recording-2"]
+
+
+def test_a_long_recording_is_read_a_clip_at_a_time(
+    toy_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Ten minutes at 22.05 kHz through a class-prior trained here (its marker records the
+    toy world's 16 kHz and 4 s clips): no read is longer than a clip and the resampling
+    filter's margin, every minute interval is there, and the class prior's constant
+    stands for every interval (a method that does not listen)."""
+    from sssle_bench.audio import read_audio
+    from sssle_bench.recordings import stream
+
+    path = tmp_path / "long.wav"
+    with sf.SoundFile(path, "w", 22050, 1, "PCM_16") as f:
+        for _ in range(10):
+            f.write(_noise(60.0, 22050))
+    model = tmp_path / "cp"
+    result = CliRunner().invoke(
+        main, ["train", "class-prior", str(toy_dataset), "--out", str(model)]
+    )
+    assert result.exit_code == 0, result.output
+    longest = []
+
+    def spy(p, start=0, stop=None):
+        longest.append(stop - start)
+        return read_audio(p, start, stop)
+
+    monkeypatch.setattr(stream, "read_audio", spy)
+    args = [
+        "measure",
+        str(path),
+        "--method",
+        "class-prior",
+        "--model",
+        str(model),
+        "--out",
+        str(tmp_path / "m"),
+        "--interval-s",
+        "60",
+        "--condition",
+        "bg-20",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert len(longest) == 150 and max(longest) <= 4 * 22050 + 500  # filter margin, grid
+    spans = pd.read_csv(tmp_path / "m" / "long" / "intervals.csv")
+    mix = spans[spans["source"] == "mixture"]
+    assert list(mix["start_s"]) == [60.0 * k for k in range(10)]
+    meta = json.loads((tmp_path / "m" / "long" / "measure.json").read_text())
+    assert meta["rate"] == 16000 and meta["clip_s"] == 4.0
+    dog = spans[spans["source"] == "dog_bark"]["laeq_dbfs"]
+    assert dog.nunique() == 1
