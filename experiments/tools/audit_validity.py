@@ -4,7 +4,8 @@
         [--per-condition 12] [--resamples 1000]
 
 DATASET: a generated dataset with saved sources (the demo's toy world); MODELS: a folder
-with trained ``class-prior``, ``nmf`` and ``weak-sep`` models (the demo's ``models/``).
+with trained ``class-prior``, ``nmf`` and ``weak-sep`` models (the demo's ``models/``)
+and, if there, ``sup-sep``.
 For every method and every background condition (a point), on the first
 ``--per-condition`` test mixtures of that condition: the true MAE over present sources
 (whole-clip LAeq as the measure rule gives it, against the A-weighted ground truth; an
@@ -155,6 +156,8 @@ def main() -> None:
         "gain-blind": GainBlind(weak, "gain-blind"),
         "swap": Swap(weak, "swap"),
     }
+    if (args.models / "sup-sep").is_dir():  # trained by results/audit-validity/sup-sep.toml
+        methods["sup-sep"] = load_trained("sup-sep", args.models / "sup-sep")
     rate = int(ds.recipe.sample_rate)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
