@@ -644,12 +644,30 @@ def predict_cmd(
         )
 
 
-@main.command("measure")
-@click.argument("recordings", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--method", "name", required=True, help="A trained method, e.g. weak-sep.")
-@click.option(
-    "--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), required=True
+#: ``--sample-rate`` of measure and audit.
+model_rate_option = click.option(
+    "--sample-rate",
+    type=click.IntRange(min=8000, max=192000),
+    default=None,
+    help="The model's rate (Hz), for a model that does not record it.",
 )
+
+
+def recordings_method_model(command: Any) -> Any:
+    """The RECORDINGS argument and ``--method`` / ``--model`` of measure and audit."""
+    command = click.option(
+        "--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), required=True
+    )(command)
+    command = click.option(
+        "--method", "name", required=True, help="A trained method, e.g. weak-sep."
+    )(command)
+    return click.argument("recordings", nargs=-1, required=True, type=click.Path(path_type=Path))(
+        command
+    )
+
+
+@main.command("measure")
+@recordings_method_model
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -695,12 +713,7 @@ def predict_cmd(
     default=None,
     help="Clip length (s); default: the model's training clips.",
 )
-@click.option(
-    "--sample-rate",
-    type=click.IntRange(min=8000, max=192000),
-    default=None,
-    help="The model's rate (Hz), for a model that does not record it.",
-)
+@model_rate_option
 def measure_cmd(
     recordings: tuple[Path, ...],
     name: str,
@@ -732,11 +745,7 @@ def measure_cmd(
 
 
 @main.command("audit")
-@click.argument("recordings", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--method", "name", required=True, help="A trained method, e.g. weak-sep.")
-@click.option(
-    "--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), required=True
-)
+@recordings_method_model
 @click.option(
     "--events",
     type=click.Path(file_okay=False, path_type=Path),
@@ -751,12 +760,7 @@ def measure_cmd(
     help="Folder for audit.csv (per recording) and summary.csv (per check).",
 )
 @click.option("--condition", default=None, help="Which per-condition model to audit.")
-@click.option(
-    "--sample-rate",
-    type=click.IntRange(min=8000, max=192000),
-    default=None,
-    help="The model's rate (Hz), for a model that does not record it.",
-)
+@model_rate_option
 def audit_cmd(
     recordings: tuple[Path, ...],
     name: str,
