@@ -14,7 +14,6 @@ byte for byte the shipped one.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from .generate.check import verify_dataset
 from .generate.runner import generate_dataset
 from .leaderboard import build_leaderboard
 from .metrics import ScoreSettings
-from .paths import remove_file, write_text
+from .paths import remove_file, sha256_file, write_text
 from .sources.synthetic import make_synthetic_sources
 
 #: The estimators the demo trains itself, with CPU-sized settings (weak-sep: see
@@ -53,7 +52,7 @@ def weak_sep_config() -> dict[str, Any]:
 def _stamp(models: Path) -> str | None:
     """The model file's sha256 (None if absent): a changed model invalidates predictions."""
     model = models / "model.pt"
-    return hashlib.sha256(model.read_bytes()).hexdigest() if model.is_file() else None
+    return sha256_file(model) if model.is_file() else None
 
 
 def _weak_sep_model(

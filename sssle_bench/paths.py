@@ -10,6 +10,7 @@ that resolves outside its root folder, symlinks included.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import secrets
@@ -132,3 +133,12 @@ def remove_file(root: Path, rel: str | Path) -> bool:
         path.unlink()
         return True
     return False
+
+
+def sha256_file(path: Path, block: int = 1 << 20) -> str:
+    """The sha256 of a file's bytes, read in blocks (an hour of audio never sits in memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -25,8 +25,8 @@ from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.errors import SssleError
 from sssle_bench.estimators.run import read_config
 from sssle_bench.estimators.weak_sep.config import make_config
-from sssle_bench.estimators.weak_sep.shipped import MODEL_FILES, dataset_identity, sha256_file
-from sssle_bench.paths import write_bytes
+from sssle_bench.estimators.weak_sep.shipped import MODEL_FILES, dataset_identity
+from sssle_bench.paths import sha256_file, write_bytes
 
 DEST = Path(__file__).resolve().parents[2] / "sssle_bench/estimators/weak_sep/checkpoints/toy"
 

@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from ..audio import resample
 from ..errors import SssleError, csv_text, excerpt
 from ..estimators.run import load_trained, trained_on
 from ..levels import to_mono
-from ..paths import is_safe_name, make_dir, write_bytes, write_text
+from ..paths import is_safe_name, make_dir, sha256_file, write_bytes, write_text
 from .measure import MIXTURE, MeasureSettings, SourceLevels, make_grid, measure_recording
 from .stream import Recording, open_recording
 
@@ -62,6 +62,25 @@ def model_reading(
     return ModelReading(rate, clip_s or (facts.clip_s if facts else DEFAULT_CLIP_S))
 
 
+def _for_recordings(
+    method: str, model_dir: Path, settings: MeasureSettings, rate: int | None
+) -> tuple[Any, ModelReading, MeasureSettings]:
+    """A trained method loaded to read recordings, how it reads them, and ``settings``
+    with its clip length; :class:`SssleError` for a method that reads true labels, or a
+    model with one network per condition and none chosen."""
+    estimator = load_trained(method, model_dir)
+    if estimator.supervision == "oracle":
+        raise SssleError(f"{method} reads true labels, which a recording does not have")
+    models = getattr(estimator, "models", None)
+    if settings.condition is None and isinstance(models, dict) and len(models) > 1:
+        raise SssleError(
+            f"{model_dir} holds one {method} model per background condition "
+            f"({', '.join(models)}); choose one with --condition"
+        )
+    reading = model_reading(model_dir, estimator, rate, settings.clip_s)
+    return estimator, reading, replace(settings, clip_s=reading.clip_s)
+
+
 def recording_names(paths: list[Path]) -> list[str]:
     """A safe, distinct folder name per recording: its file stem in lower case, every
     other character than ``a-z 0-9 _ . -`` as ``-``, at most 48 characters, ``-2``,
@@ -76,14 +95,6 @@ def recording_names(paths: list[Path]) -> list[str]:
             name, k = f"{stem}-{k}", k + 1
         names.append(name)
     return names
-
-
-def sha256_file(path: Path, block: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def model_digest(model_dir: Path) -> str:
@@ -199,19 +210,7 @@ def measure_recordings(
     recording missing from such a mapping is an error of its own. ``rate``: the model's
     sample rate where its folder does not record it.
     """
-    estimator = load_trained(method, Path(model_dir))
-    if estimator.supervision == "oracle":
-        raise SssleError(f"{method} reads true labels, which a recording does not have")
-    models = getattr(estimator, "models", None)
-    if settings.condition is None and isinstance(models, dict) and len(models) > 1:
-        raise SssleError(
-            f"{model_dir} holds one {method} model per background condition "
-            f"({', '.join(models)}); choose one with --condition"
-        )
-    reading = model_reading(Path(model_dir), estimator, rate, settings.clip_s)
-    settings = MeasureSettings(
-        settings.interval_s, settings.overlap, settings.condition, reading.clip_s
-    )
+    estimator, reading, settings = _for_recordings(method, Path(model_dir), settings, rate)
     make_grid(settings, reading.rate)  # refuse impossible settings before any work
     model_hash = model_digest(Path(model_dir))
     out = make_dir(Path(out))
@@ -342,13 +341,7 @@ def audit_recordings(
 
     from .audit import Clip, audit_clips, audit_summary
 
-    estimator = load_trained(method, Path(model_dir))
-    if estimator.supervision == "oracle":
-        raise SssleError(f"{method} reads true labels, which a recording does not have")
-    reading = model_reading(Path(model_dir), estimator, rate, settings.clip_s)
-    settings = MeasureSettings(
-        settings.interval_s, settings.overlap, settings.condition, reading.clip_s
-    )
+    estimator, reading, settings = _for_recordings(method, Path(model_dir), settings, rate)
     events = load_events(events_from, reading.rate)
     clips = []
     for path, name in zip(paths, recording_names(paths), strict=True):

@@ -130,21 +130,26 @@ def test_a_rerun_skips_what_was_measured_with_the_same_inputs(recordings: Path, 
     assert before != (tmp_path / "m" / "odd" / "intervals.csv").read_bytes()
 
 
-def test_a_model_with_several_conditions_needs_one_chosen(recordings: Path, tmp_path: Path):
-    result = CliRunner().invoke(
-        main,
-        [
-            "measure",
-            str(recordings / "odd.flac"),
-            "--method",
-            "weak-sep",
-            "--model",
-            MODEL,
-            "--out",
-            str(tmp_path / "m"),
-        ],
-    )
+@pytest.mark.parametrize("command", ["measure", "audit"])
+def test_a_model_with_several_conditions_needs_one_chosen(
+    recordings: Path, tmp_path: Path, command: str
+):
+    args = [
+        command,
+        str(recordings / "odd.flac"),
+        str(recordings / "clipped.wav"),
+        "--method",
+        "weak-sep",
+        "--model",
+        MODEL,
+        "--out",
+        str(tmp_path / "m"),
+    ]
+    if command == "audit":
+        args += ["--events", str(recordings)]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "choose one with --condition" in result.output
+    assert not (tmp_path / "m").exists()
 
 
 def test_recording_names_are_safe_and_distinct():

@@ -12,7 +12,6 @@ recorded sha256.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 from ...dataset import GeneratedDataset
 from ...errors import SssleError
-from ...paths import write_bytes
+from ...paths import sha256_file, write_bytes
 
 #: Splits whose ground truth the training read (training, and validation for model choice).
 TRAINED_ON = ("train", "valid")
@@ -39,10 +38,6 @@ def read_provenance(folder: Path) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise SssleError(f"{path}: unreadable provenance ({exc}); reinstall sssle-bench") from exc
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def dataset_identity(dataset: GeneratedDataset) -> dict[str, Any]:
