@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..levels import db_to_power, dbfs_a, power_to_db
+from ..levels import db_to_gain, db_to_power, dbfs_a, power_to_db
 from .measure import MIXTURE, MeasureSettings, make_grid, measure_recording
 from .stream import AudioArray
 
@@ -83,6 +83,7 @@ def audit_clips(
     events per class for the injection check (the k-th clip gets each class's
     ``k mod len``-th event, cut or zero-padded to the clip)."""
     base = [_levels(est, c.audio, rate, settings) for c in clips]
+    step = make_grid(settings, rate).step  # segmentation cuts on a step: none is part padding
     rows = []
     for k, clip in enumerate(clips):
         before = base[k].drop(MIXTURE)
@@ -90,7 +91,7 @@ def audit_clips(
         # gain
         errors = []
         for g in GAINS_DB:
-            after = _levels(est, clip.audio * 10 ** (g / 20), rate, settings)
+            after = _levels(est, clip.audio * db_to_gain(g), rate, settings)
             errors += list(np.abs(after[present.index] - present - g))
         rows.append((clip.name, "gain", _mean_abs(errors), len(errors)))
         # injection
@@ -106,7 +107,7 @@ def audit_clips(
             if not np.isfinite(own):
                 continue
             for offset in INJECT_DB:
-                scaled = event * 10 ** ((mix_db + offset - own) / 20)
+                scaled = event * db_to_gain(mix_db + offset - own)
                 after = _levels(est, clip.audio + scaled, rate, settings)
                 expected = _powsum(before[c], mix_db + offset)
                 errors.append(abs(float(after[c] - expected)))
@@ -125,7 +126,6 @@ def audit_clips(
         errors = list(np.abs(total[expected.index][keep] - expected[keep]))
         rows.append((clip.name, "superposition", _mean_abs(errors), len(errors)))
         # segmentation
-        step = make_grid(settings, rate).step  # cut on a step: no step is part padding
         half = max(step, round(clip.audio.size / 2 / step) * step)
         parts = [clip.audio[:half], clip.audio[half:]]
         part_levels = [_levels(est, p, rate, settings).drop(MIXTURE) for p in parts]
