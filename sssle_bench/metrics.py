@@ -31,7 +31,7 @@ import pandas as pd
 
 from .bootstrap import QuantileWindow, WindowStack, error_bins, resample_weights
 from .errors import SssleError, excerpt
-from .submission import MAX_LEVEL_DB
+from .validation import MAX_LEVEL_DB
 
 SCHEMA_VERSION = 2
 #: Figures reported for every group; True where higher is better.
@@ -63,7 +63,7 @@ class ScoreSettings:
     Checked on creation (:class:`SssleError` naming the option and its allowed range):
     ``floor_db`` (the level absent predictions and quieter ones are scored at) finite in
     [:data:`MIN_FLOOR_DB`, 0]; ``presence_threshold_db`` finite, from the floor up to
-    :data:`~sssle_bench.submission.MAX_LEVEL_DB`; ``bootstrap`` a whole number in [0,
+    :data:`~sssle_bench.validation.MAX_LEVEL_DB`; ``bootstrap`` a whole number in [0,
     :data:`MAX_BOOTSTRAP`]; ``seed`` >= 0; ``ci_level`` in (0, 1).
     """
 
@@ -446,7 +446,7 @@ def score(
     """Score aligned predictions against a split's ground truth.
 
     ``predictions`` must hold one ``level_db`` per truth row, in truth order
-    (as :func:`sssle_bench.submission.validate` returns them).
+    (as :func:`sssle_bench.validation.validate` returns them).
     """
     present = truth["present"].to_numpy().astype(bool)
     true_db = truth[truth_column(s.weighting)].to_numpy(float)

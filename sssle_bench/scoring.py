@@ -42,13 +42,13 @@ from .errors import SssleError
 from .metrics import SCHEMA_VERSION, ScoreSettings, score, score_intervals, score_lafmax
 from .paths import write_text
 from .submission import (
-    Validation,
     intervals_beside,
     read_meta,
     truth_file,
     validate_file,
     validate_intervals_file,
 )
+from .validation import Validation
 
 #: Interval predictions: validated, with their truth, or None when not submitted.
 Intervals = tuple[Path, Validation, pd.DataFrame] | None

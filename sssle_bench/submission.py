@@ -16,7 +16,7 @@ import hashlib
 import io
 import re
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,38 +25,18 @@ import pandas as pd
 
 from .dataset import load_manifest
 from .errors import CONTROL, SssleError, excerpt
+from .validation import (
+    COLUMNS,
+    INTERVAL_COLUMNS,
+    VALUE_COLUMNS,
+    Validation,
+    validate,
+    validate_intervals,
+)
 
-COLUMNS = ("mixture_id", "condition", "class", "level_db")
-KEYS = ["mixture_id", "condition", "class"]
-#: Optional columns of the predictions CSV (the time-resolved clip descriptor).
-OPTIONAL = ("lafmax_db",)
 #: The optional interval predictions file beside ``predictions.csv``.
 INTERVALS = "intervals.csv"
-INTERVAL_COLUMNS = ("mixture_id", "condition", "class", "interval", "laeq_db")
-INTERVAL_KEYS = ["mixture_id", "condition", "class", "interval"]
-#: Largest level (dB re full scale) a prediction may state.
-MAX_LEVEL_DB = 20.0
 SUPERVISION = ("none", "weak", "strong", "oracle")
-_NAN_WORDS = {"nan", "na", "n/a", "null", "none"}
-_SHOW = 5
-
-
-@dataclass(frozen=True)
-class Validation:
-    """Result of validating a submission against the truth keys."""
-
-    problems: tuple[str, ...]
-    #: the truth's keys and the value column(s) as floats (-inf = absent), in truth order
-    #: (``level_db`` and, when submitted, ``lafmax_db``; or ``laeq_db`` of intervals)
-    predictions: pd.DataFrame
-    n_missing: int = 0
-    notes: tuple[str, ...] = field(default_factory=tuple)
-    #: sha256 of the predictions file's bytes (set by :func:`validate_file`).
-    sha256: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 def read_file_bytes(path: Path, what: str = "file") -> bytes:
@@ -86,160 +66,79 @@ def decode_text(raw: bytes, path: Path) -> str:
 
 
 def read_predictions(path: Path) -> pd.DataFrame:
-    """Read a predictions CSV as strings (no values parsed yet): :func:`parse_predictions`."""
+    """Read a predictions CSV (no value checked yet): :func:`parse_predictions`."""
     return parse_predictions(read_file_bytes(path, "predictions file"), path)
 
 
-def parse_predictions(raw: bytes, path: Path, columns: tuple[str, ...] = COLUMNS) -> pd.DataFrame:
-    """The bytes of a predictions CSV as a frame of strings.
+def parse_predictions(
+    raw: bytes, path: Path, columns: tuple[str, ...] = COLUMNS, typed: bool = True
+) -> pd.DataFrame:
+    """The bytes of a predictions CSV as a frame, for :mod:`sssle_bench.validation`.
 
     Windows line endings and a UTF-8 BOM are handled; a semicolon- or
-    tab-separated file is refused with a message saying what to change.
+    tab-separated file is refused with a message saying what to change. Key
+    columns come as categorical strings as written, level columns as floats (NaN:
+    an empty cell); if any level cell is not a number the CSV parser reads (a word,
+    ``NaN``, spaces) the whole file comes as strings instead, whose checks name each
+    bad line. ``typed=False`` always reads strings (the reference read: validation
+    gives the same result from either).
     """
-    text = decode_text(raw, path)
-    header = text.split("\n", 1)[0].strip("\r")
+    # pandas parses UTF-8 bytes (strictly: bad bytes fail the fast read) faster than a str
+    boms = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+    data = decode_text(raw, path).encode("utf-8") if raw.startswith(boms) else raw
+    end = data.find(b"\n")
+    header = decode_text(data[: end if end >= 0 else len(data)], path).strip("\r")
     if "," not in header and (";" in header or "\t" in header):
         sep = "semicolon" if ";" in header else "tab"
         raise SssleError(
             f"{path}: line 1 is {sep}-separated ({excerpt(header)}); "
             f"write a comma-separated file with columns {', '.join(columns)}"
         )
+    frame = _read_typed(data, columns) if typed else None
+    if frame is not None:
+        return frame
+    decode_text(data, path)  # one clear error if the file is not UTF-8
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
+        frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_filter=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise SssleError(f"{path}: not a readable CSV ({exc})") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
 
-def _lines(rows: np.ndarray) -> str:
-    """File line numbers (header = 1) of 0-based data rows, a few shown."""
-    shown = ", ".join(str(int(r) + 2) for r in rows[:_SHOW])
-    more = f" and {len(rows) - _SHOW} more" if len(rows) > _SHOW else ""
-    return f"line{'s' if len(rows) > 1 else ''} {shown}{more}"
-
-
-def parse_levels(values: pd.Series) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Parse ``level_db`` strings; empty/-inf = absent (-inf). Returns levels and bad rows."""
-    text = values.str.strip()
-    lower = text.str.lower()
-    levels = pd.to_numeric(text.where(text != "", "-inf"), errors="coerce").to_numpy(float)
-    nan_word = lower.isin(_NAN_WORDS).to_numpy()
-    bad_number = np.isnan(levels) & ~nan_word
-    problems = {
-        "not a number": np.flatnonzero(bad_number),
-        "NaN (write -inf or leave empty for absent)": np.flatnonzero(nan_word),
-        "+inf": np.flatnonzero(np.isposinf(levels)),
-        f"above +{MAX_LEVEL_DB:g} dB": np.flatnonzero(
-            np.isfinite(levels) & (levels > MAX_LEVEL_DB)
-        ),
-    }
-    return levels, problems
-
-
-def validate(frame: pd.DataFrame, truth_keys: pd.DataFrame, allow_missing: bool) -> Validation:
-    """Check a predictions frame (strings) against the truth's (mixture, condition, class)
-    keys; ``lafmax_db`` is checked (as ``level_db`` is) when the file has that column."""
-    values = ("level_db", *(c for c in OPTIONAL if c in frame.columns))
-    return _validate_rows(frame, truth_keys, KEYS, COLUMNS, values, allow_missing)
-
-
-def validate_intervals(
-    frame: pd.DataFrame, truth_keys: pd.DataFrame, allow_missing: bool
-) -> Validation:
-    """Check an interval predictions frame (strings) against the truth's (mixture,
-    condition, class, interval) keys (:func:`load_truth_intervals`)."""
-    return _validate_rows(
-        frame, truth_keys, INTERVAL_KEYS, INTERVAL_COLUMNS, ("laeq_db",), allow_missing
+def _read_typed(data: bytes, columns: tuple[str, ...]) -> pd.DataFrame | None:
+    """The CSV with key columns categorical and level columns float; None where only the
+    string read can say what is wrong (a column name with spaces around it or missing,
+    a level cell that is no number, a file the parser refuses)."""
+    try:
+        names = [str(c) for c in pd.read_csv(io.BytesIO(data), nrows=0).columns]
+    except ValueError:
+        return None
+    if any(n != n.strip() for n in names) or not set(columns) <= set(names):
+        return None
+    values = [c for c in VALUE_COLUMNS if c in names]
+    dtype = {c: ("float64" if c in values else "category") for c in columns}
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(data),
+            dtype={**dtype, **dict.fromkeys(values, "float64")},
+            keep_default_na=False,
+            na_values={c: [""] for c in values},
+        )
+    except ValueError:  # a level cell that is no number, a ragged row, ...
+        return None
+    # a first row longer than the header makes pandas take column 1 as the index and
+    # shift the names; the string read reports what that does to the keys
+    if not isinstance(frame.index, pd.RangeIndex):
+        return None
+    # pandas turns categories that all look like numbers into numbers ("007" -> 7): a
+    # name column must keep its text (an interval is compared as a number anyway)
+    names_kept = all(
+        pd.api.types.is_string_dtype(frame[c].cat.categories)
+        for c in columns
+        if c not in values and c != "interval"
     )
-
-
-_LABELS = {"mixture_id": "mixture id", "condition": "condition", "class": "class"}
-
-
-def _interval_numbers(
-    keys: pd.DataFrame, truth_keys: pd.DataFrame, problems: list[str]
-) -> pd.DataFrame:
-    """``keys`` with ``interval`` as integers; a value that is not a whole number >= 0, or
-    lies past its mixture's last interval (compared as a number, before any conversion:
-    1e23 is past, not an overflow), is a problem and matches no truth row (-1)."""
-    number = pd.to_numeric(keys["interval"], errors="coerce").to_numpy(float)
-    bad = ~(np.isfinite(number) & (number == np.floor(number)) & (number >= 0))
-    if bad.any():
-        problems.append(f"interval not a whole number >= 0 at {_lines(np.flatnonzero(bad))}")
-    spans = truth_keys.groupby(["mixture_id", "condition"], observed=True)["interval"].max()
-    last = keys[["mixture_id", "condition"]].merge(
-        spans.rename("last").reset_index().astype({"mixture_id": str, "condition": str}),
-        on=["mixture_id", "condition"],
-        how="left",
-    )["last"]
-    known = last.notna().to_numpy()
-    beyond = ~bad & known & (number > last.fillna(-1).to_numpy(float))
-    if beyond.any():
-        problems.append(
-            f"interval past the mixture's last interval at {_lines(np.flatnonzero(beyond))}"
-        )
-    usable = ~bad & ~beyond & known
-    return keys.assign(interval=np.where(usable, number, -1).astype(np.int64))
-
-
-def _validate_rows(
-    frame: pd.DataFrame,
-    truth_keys: pd.DataFrame,
-    keys: list[str],
-    columns: tuple[str, ...],
-    values: tuple[str, ...],
-    allow_missing: bool,
-) -> Validation:
-    """Every problem of a table of predictions (strings) keyed like ``truth_keys``: missing
-    columns, unknown keys, duplicates, bad numbers, missing rows; the parsed values in
-    truth order."""
-    missing_cols = [c for c in columns if c not in frame.columns]
-    if missing_cols:
-        return Validation(
-            (
-                f"missing column(s): {', '.join(missing_cols)} "
-                f"(found: {excerpt(', '.join(frame.columns))})",
-            ),
-            pd.DataFrame(columns=[*keys, *values]),
-        )
-    problems: list[str] = []
-    key_frame = frame[keys].apply(lambda s: s.str.strip())
-    for col, label in _LABELS.items():
-        known = pd.Index(truth_keys[col].unique())
-        unknown = ~key_frame[col].isin(known).to_numpy()
-        if unknown.any():
-            names = pd.unique(key_frame[col][unknown])[:_SHOW]
-            where = _lines(np.flatnonzero(unknown))
-            problems.append(f"unknown {label}(s) {', '.join(map(excerpt, names))} at {where}")
-    if "interval" in keys:
-        key_frame = _interval_numbers(key_frame, truth_keys, problems)
-    what = "(" + ", ".join(k.replace("mixture_id", "mixture") for k in keys) + ")"
-    dup = key_frame.duplicated(keep="first").to_numpy()
-    if dup.any():
-        problems.append(f"duplicate {what} at {_lines(np.flatnonzero(dup))}")
-    parsed = {}
-    for column in values:
-        parsed[column], bad = parse_levels(frame[column])
-        for why, rows in bad.items():
-            if rows.size:
-                problems.append(f"{column} {why} at {_lines(rows)}")
-    preds = key_frame.assign(**parsed)[~dup]
-    merged = truth_keys[keys].merge(preds, on=keys, how="left", indicator=True)
-    absent = (merged.pop("_merge") == "left_only").to_numpy()
-    n_missing = int(absent.sum())
-    notes = []
-    if n_missing:
-        first = merged.loc[absent, keys].head(3).astype(str).agg(" ".join, axis=1).map(excerpt)
-        noun = "pair(s)" if keys == KEYS else "row(s)"
-        msg = f"{n_missing} {what} {noun} missing, e.g. {'; '.join(first)}"
-        if allow_missing:
-            notes.append(msg + " (scored as absent)")
-        else:
-            problems.append(msg + " (pass --allow-missing to score them as absent)")
-    for column in values:
-        merged[column] = merged[column].fillna(-np.inf)
-    return Validation(tuple(problems), merged, n_missing, tuple(notes))
+    return frame if names_kept else None
 
 
 def truth_file(split: str) -> str:

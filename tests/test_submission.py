@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from sssle_bench.cli import main
 from sssle_bench.errors import SssleError
-from sssle_bench.submission import read_predictions, validate, validate_file
+from sssle_bench.submission import read_predictions, validate_file
+from sssle_bench.validation import validate
 
 
 def perfect(ds: Path, split: str = "test") -> pd.DataFrame:
@@ -142,7 +143,7 @@ def test_score_refuses_invalid_submission(toy_dataset: Path, tmp_path: Path):
 
 @given(st.lists(st.floats(min_value=-200, max_value=20, allow_nan=False), min_size=1, max_size=30))
 def test_parse_levels_round_trips_valid_numbers(values):
-    from sssle_bench.submission import parse_levels
+    from sssle_bench.validation import parse_levels
 
     text = pd.Series([repr(v) for v in values] + ["", "-inf", " -12.5 "])
     levels, problems = parse_levels(text)
@@ -153,8 +154,71 @@ def test_parse_levels_round_trips_valid_numbers(values):
 
 @given(st.text(alphabet="abcxyz!?", min_size=1, max_size=5))
 def test_parse_levels_flags_words(word):
-    from sssle_bench.submission import parse_levels
+    from sssle_bench.validation import parse_levels
 
     levels, problems = parse_levels(pd.Series(["-3", word]))
     flagged = {k for k, rows in problems.items() if rows.tolist() == [1]}
     assert flagged and levels[0] == -3.0
+
+
+# The fast read (key columns categorical, levels parsed by the CSV parser) and the
+# reference read (every cell a string) must give the same validation on any file.
+_KEYS = pd.DataFrame(
+    [(m, c, k) for m in ("m0", "m1", "007") for c in ("none", "bg-20") for k in ("dog", "1.0")],
+    columns=["mixture_id", "condition", "class"],
+).astype("category")
+_HOSTILE_CELLS = ["", " ", "-inf", "inf", "Infinity", "nan", "NaN", "NA", "abc", " 3 ", "3 ",
+                  "1e400", "25", "0x10", "-0", "1_0", "\u0663", "20.0000001", "-12.5"]  # fmt: skip
+_cell = st.one_of(
+    st.sampled_from(_HOSTILE_CELLS),
+    st.floats(min_value=-150, max_value=30, allow_nan=False).map(repr),
+)
+_key = st.sampled_from(
+    ["m0", "m1", "007", "7", " m0", "m1 ", "mx", "", "none", "bg-20", "dog", "1.0", "1"]
+)
+
+
+@given(
+    rows=st.lists(st.tuples(_key, _key, _key, _cell, _cell), max_size=25),
+    perfect_prefix=st.integers(0, len(_KEYS)),
+    lafmax=st.booleans(),
+    tail=st.sampled_from(["", "\n", "\nm0,none,dog", "\nm0,none,dog,1,2,3"]),
+    allow=st.booleans(),
+)
+def test_fast_read_validates_exactly_as_the_string_read(rows, perfect_prefix, lafmax, tail, allow):
+    from sssle_bench.submission import parse_predictions
+
+    header = "mixture_id,condition,class,level_db" + (",lafmax_db" if lafmax else "")
+    good = [(*k, "-20.5", "-10") for k in _KEYS.astype(str).values.tolist()[:perfect_prefix]]
+    lines = [",".join(r[: 4 + lafmax]) for r in [*good, *rows]]
+    raw = ("\n".join([header, *lines]) + tail).encode()
+    results = []
+    for typed in (True, False):
+        try:
+            frame = parse_predictions(raw, Path("p.csv"), typed=typed)
+        except SssleError as exc:
+            results.append(str(exc))
+            continue
+        v = validate(frame, _KEYS, allow)
+        results.append((v.problems, v.n_missing, v.notes, v.predictions.astype(str).to_dict()))
+    assert results[0] == results[1]
+
+
+def test_fast_read_is_taken_for_a_clean_file_and_hostile_layouts_match_the_reference():
+    from sssle_bench.submission import parse_predictions
+
+    clean = b"mixture_id,condition,class,level_db\nm0,none,dog,-3\nm0,none,1.0,\n"
+    frame = parse_predictions(clean, Path("p.csv"))
+    assert frame["level_db"].dtype == np.float64 and frame["class"].dtype == "category"
+    v = validate(frame, _KEYS, allow_missing=True)
+    assert v.ok and v.n_missing == len(_KEYS) - 2
+    assert v.predictions["level_db"].tolist()[:2] == [-3.0, -np.inf]
+    # a column named twice once stripped: one problem, not a crash
+    twice = b"mixture_id, mixture_id,condition,class,level_db\nm0,m0,none,dog,-3\n"
+    v = validate(parse_predictions(twice, Path("p.csv")), _KEYS, allow_missing=True)
+    assert v.problems == ("column(s) named twice: 'mixture_id'",)
+    # an unparseable level is a problem and reads as absent, never NaN
+    bad = b"mixture_id,condition,class,level_db\nm0,none,dog,nan\n"
+    v = validate(parse_predictions(bad, Path("p.csv")), _KEYS, allow_missing=True)
+    assert v.problems == ("level_db NaN (write -inf or leave empty for absent) at line 2",)
+    assert np.isneginf(v.predictions["level_db"].to_numpy()).all()

@@ -22,7 +22,7 @@ import numpy as np
 from ..dataset import GeneratedDataset, MixtureInfo
 from ..errors import SssleError, excerpt
 from ..paths import write_text
-from ..submission import MAX_LEVEL_DB
+from ..validation import MAX_LEVEL_DB
 from .options import check_options
 
 Levels = dict[str, float]
@@ -132,7 +132,7 @@ def by_condition_model(
 
 def check_level(path: Path, where: str, value: Any) -> None:
     """A saved level (dB re full scale) is None (absent) or a finite number no louder
-    than :data:`~sssle_bench.submission.MAX_LEVEL_DB`."""
+    than :data:`~sssle_bench.validation.MAX_LEVEL_DB`."""
     if value is None:
         return
     if not isinstance(value, int | float) or not math.isfinite(value) or value > MAX_LEVEL_DB:

@@ -20,7 +20,8 @@ from ..executors import run_tasks
 from ..levels import interval_bounds, to_mono
 from ..paths import is_safe_name, remove_file, write_text
 from ..recipe import dumps_toml, read_toml
-from ..submission import COLUMNS, INTERVAL_COLUMNS, INTERVALS, MAX_LEVEL_DB
+from ..submission import INTERVALS
+from ..validation import COLUMNS, INTERVAL_COLUMNS, MAX_LEVEL_DB
 from . import estimator_class
 from .base import as_prediction
 
@@ -152,7 +153,7 @@ def _check_predicted(
     name: str, info: MixtureInfo, values: dict[str, Any], what: str, missing_ok: bool = False
 ) -> None:
     """Every predicted value (a number or an array per class) is a level a submission may
-    state: up to :data:`~sssle_bench.submission.MAX_LEVEL_DB`, or ``-inf`` (absent); NaN
+    state: up to :data:`~sssle_bench.validation.MAX_LEVEL_DB`, or ``-inf`` (absent); NaN
     only where the descriptor may be left out (``missing_ok``). A broken or tampered
     model never becomes a submission."""
     for c, value in values.items():

@@ -24,13 +24,13 @@ from ..scoring import (
 )
 from ..significance import adjusted_matrix, pairwise_table, per_mixture, rank_groups
 from ..submission import (
-    Validation,
     check_text,
     intervals_truth_file,
     read_meta,
     submission_file,
     validate_file,
 )
+from ..validation import Validation
 from . import html, plots
 from .tables import method_name, ranked_table, to_csv, to_markdown, with_audits
 
