@@ -86,9 +86,9 @@ def _all_cores(ctx: click.Context, param: click.Parameter, value: int | None) ->
     """``--jobs`` default: every core this process may run on."""
     if value is not None:
         return value
-    import os
+    from .executors import available_cores
 
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return available_cores()
 
 
 jobs_option = click.option(
@@ -617,6 +617,7 @@ def train_cmd(
     help="Predict only this background condition's mixtures (repeatable; default: all). "
     "Score such a file with --allow-missing.",
 )
+@jobs_option
 @scheduler_option
 def predict_cmd(
     name: str,
@@ -625,6 +626,7 @@ def predict_cmd(
     split: str,
     out: Path,
     conditions: tuple[str, ...],
+    jobs: int,
     scheduler: str | None,
 ) -> None:
     """Predict every mixture and condition of a split into a submission folder."""
@@ -641,6 +643,7 @@ def predict_cmd(
             executor,
             workers,
             conditions or None,
+            jobs,
         )
 
 

@@ -124,6 +124,8 @@ def run_demo(
         elif not (models / "sssle_estimator.json").is_file():
             train(name, dataset, models, config)
         if not (sub / "predictions.csv").is_file():
+            # one process: its BLAS and torch threads use every core, and on the toy
+            # split worker start-up costs more than it saves (benchmarks/README.md)
             predict(name, dataset, models, sub, split="test", echo=echo)
         submissions.append(sub)
     echo("[4/5] score + [5/5] leaderboard")

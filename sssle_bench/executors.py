@@ -99,6 +99,13 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _pool(jobs: int, method: str) -> ProcessPoolExecutor:
     """A process pool whose workers end with this process (:func:`die_with_parent`)."""
     return ProcessPoolExecutor(
@@ -131,12 +138,15 @@ def run_tasks(
     executor: Executor | None = None,
     workers: int | None = None,
     unit: str = "mix",
+    start: str = "fork",
 ) -> Iterator[Any]:
     """``fn(task)`` for every task, results in task order, with a progress bar.
 
     ``executor``: any ``concurrent.futures.Executor``; tasks travel in chunks of up to
     8 (about 4 chunks per worker, ``workers`` defaulting to ``jobs``). Without one,
-    a process pool of ``jobs`` (in this process when ``jobs`` is 1).
+    a process pool of ``jobs`` started by ``start`` (``"spawn"`` where the work uses
+    torch, whose thread pools do not survive a fork; in this process when ``jobs``
+    is 1).
     """
     bar = tqdm(total=len(tasks), desc=desc, unit=unit, dynamic_ncols=True, leave=True)
     try:
@@ -148,7 +158,7 @@ def run_tasks(
         n = max(1, workers or jobs)
         size = max(1, min(8, len(tasks) // (4 * n)))
         own = executor is None
-        pool = executor or _pool(jobs, "fork")
+        pool = executor or _pool(jobs, start)
         try:
             chunks = _chunks(tasks, size)
             for results in pool.map(_apply_chunk, [fn] * len(chunks), chunks):

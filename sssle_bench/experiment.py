@@ -232,6 +232,7 @@ def _run(
                 sub,
                 experiment.test_split,
                 echo=echo,
+                jobs=jobs,
             )
         write_text(sub, "meta.toml", _meta(sub, variant))
     missing = [

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from sssle_bench.dataset import GeneratedDataset, MixtureInfo
 from sssle_bench.errors import SssleError
@@ -192,3 +193,46 @@ def test_class_prior_takes_each_conditions_own_prior(toy_dataset: Path, tmp_path
     assert checked >= 4
     unknown = est.predict(np.zeros(10), 16000, MixtureInfo("m", "test", "bg-99", {}))
     assert unknown.levels == est.predict(np.zeros(10), 16000).levels  # pooled prior
+
+
+#: A quick model of every built-in method on the toy world, and the conditions it predicts.
+_QUICK_MODELS = {
+    "class-prior": ({}, None),
+    "oracle-presence-split": ({}, None),
+    "nmf": ({"components": 4, "train_iterations": 20, "predict_iterations": 20}, None),
+    "sup-sep": ({"preset": "cpu", "epochs": 1, "batch_size": 4, "conditions": ["none"]}, ("none",)),
+    "weak-sep": (None, None),  # the shipped demo checkpoints, trained on this world
+}
+
+
+def test_every_built_in_method_has_a_parallel_prediction_test():
+    from sssle_bench.estimators import available
+
+    built_in = {n for n, ep in available().items() if ep.value.startswith("sssle_bench.")}
+    assert built_in == set(_QUICK_MODELS)
+
+
+@pytest.mark.parametrize("name", sorted(_QUICK_MODELS))
+def test_predict_in_two_processes_writes_the_same_bytes(
+    name: str, toy_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """``--jobs 2`` (spawned workers, torch's threads shared out) writes the bytes that one
+    process writes; batches of 2 mixtures make several tasks of the toy split."""
+    from sssle_bench.cli import main
+    from sssle_bench.estimators import run
+    from sssle_bench.estimators.weak_sep.shipped import checkpoint_dir
+
+    config, conditions = _QUICK_MODELS[name]
+    model = checkpoint_dir() if config is None else tmp_path / "m"
+    if config is not None:
+        train(name, toy_dataset, model, config)
+    monkeypatch.setattr(run, "BATCH", 2)
+    outs = []
+    for jobs in (1, 2):
+        out = tmp_path / f"jobs{jobs}"
+        args = ["predict", name, str(toy_dataset), "--model", str(model), "--out", str(out)]
+        args += ["--jobs", str(jobs), *(f"--condition={c}" for c in conditions or ())]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        outs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert outs[0] == outs[1] and len(outs[0]["predictions.csv"].splitlines()) > 5

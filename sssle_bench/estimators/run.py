@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
@@ -16,7 +17,7 @@ import pandas as pd
 from ..audio import read_audio
 from ..dataset import GeneratedDataset, MixtureInfo
 from ..errors import SssleError, excerpt
-from ..executors import run_tasks
+from ..executors import available_cores, run_tasks
 from ..levels import interval_bounds, to_mono
 from ..paths import is_safe_name, remove_file, write_text
 from ..recipe import dumps_toml, read_toml
@@ -196,13 +197,28 @@ def _prediction_rows(
     return levels, spans
 
 
+def _share_cores(threads: int) -> None:
+    """A pool worker's share of the cores: the BLAS and OpenMP pools of the libraries
+    loaded (numpy's OpenBLAS; torch's, by a torch model), and torch's own threads.
+    Without it every worker runs a pool as wide as the machine, and OpenBLAS's spinning
+    threads make two NMF workers several times slower than one."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
 def _predict_batch(
-    task: tuple[str, str, tuple[str, ...], list[tuple[MixtureInfo, str]]],
+    task: tuple[str, str, tuple[str, ...], list[tuple[MixtureInfo, str]], int | None],
 ) -> list[Rows]:
     """Worker: the prediction rows (:data:`Rows`) of one batch of mixtures (``classes``:
-    the dataset's, in order)."""
-    name, model_dir, classes, batch = task
+    the dataset's, in order; ``threads``: torch's threads in a pool worker, None to leave
+    them)."""
+    name, model_dir, classes, batch, threads = task
     est = _cached_model(name, model_dir, _stamp(model_dir))
+    if threads is not None:
+        _share_cores(threads)
     audio, rates = [], set()
     for _, path in batch:
         x, sr = read_audio(Path(path))
@@ -228,15 +244,17 @@ def predict(
     executor: Executor | None = None,
     workers: int | None = None,
     conditions: tuple[str, ...] | None = None,
+    jobs: int = 1,
 ) -> Path:
     """Write ``out/predictions.csv`` (every condition, or only ``conditions``: a model
     trained for some conditions; the file is then scored with ``--allow-missing``; with a
     ``lafmax_db`` column when the method predicts it), ``out/intervals.csv`` (when it
     predicts LAeq per interval) and ``out/meta.toml``.
 
-    Mixtures are predicted in batches of :data:`BATCH` table rows, here or, with
-    ``executor``, one batch per task on its workers (which must see the model and
-    the dataset at the same paths); the file is the same either way.
+    Mixtures are predicted in batches of :data:`BATCH` table rows, here, in ``jobs``
+    processes (spawned once torch is loaded; the cores' threads shared out) or, with ``executor``,
+    one batch per task on its workers (which must see the model and the dataset at the
+    same paths); the file is the same either way (tested for every built-in method).
     """
     where = str(Path(model_dir).resolve())
     est = _cached_model(name, where, _stamp(where))
@@ -253,10 +271,17 @@ def predict(
         for info, path in ds.mixture_infos(split)
         if conditions is None or info.condition in conditions
     ]
-    tasks = [(name, where, ds.classes, infos[i : i + BATCH]) for i in range(0, len(infos), BATCH)]
+    starts = range(0, len(infos), BATCH)
+    pooled = executor is None and jobs > 1 and len(starts) > 1
+    threads = max(1, available_cores() // jobs) if pooled else None
+    tasks = [(name, where, ds.classes, infos[i : i + BATCH], threads) for i in starts]
     rows: list[tuple] = []
     spans: list[tuple] = []
-    results = run_tasks(_predict_batch, tasks, 1, f"predict {name}", executor, workers, "batch")
+    # forked workers start at once; torch's thread pools do not survive a fork
+    start = "spawn" if "torch" in sys.modules else "fork"
+    results = run_tasks(
+        _predict_batch, tasks, jobs, f"predict {name}", executor, workers, "batch", start
+    )
     for batch_rows in results:
         for levels, intervals in batch_rows:
             rows += levels
