@@ -13,7 +13,6 @@ Random weights: speed does not depend on training.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import numpy as np
@@ -23,6 +22,7 @@ from sssle_bench.estimators.weak_sep.config import make_config
 from sssle_bench.estimators.weak_sep.estimator import WeakSep
 from sssle_bench.estimators.weak_sep.networks import freeze
 from sssle_bench.estimators.weak_sep.objective import Model
+from sssle_bench.executors import available_cores
 
 CLASSES = ["car_horn", "dog_bark", "gun_shot", "jackhammer", "siren"]
 SR, SECONDS = 16000, 4.0
@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--unet-channels", type=int, help="override the preset's U-Net width")
     args = parser.parse_args()
     overrides = {} if args.unet_channels is None else {"unet_channels": args.unet_channels}
-    cores = len(os.sched_getaffinity(0))
+    cores = available_cores()
     est = make(args.preset, overrides)
     print(f"preset {args.preset} {overrides or ''}, {cores} cores")
     print(f"inference RTF, 1 thread      : {inference_rtf(est, 1):8.1f}x real time")

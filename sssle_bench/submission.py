@@ -117,11 +117,10 @@ def _read_typed(data: bytes, columns: tuple[str, ...]) -> pd.DataFrame | None:
     if any(n != n.strip() for n in names) or not set(columns) <= set(names):
         return None
     values = [c for c in VALUE_COLUMNS if c in names]
-    dtype = {c: ("float64" if c in values else "category") for c in columns}
     try:
         frame = pd.read_csv(
             io.BytesIO(data),
-            dtype={**dtype, **dict.fromkeys(values, "float64")},
+            dtype={**dict.fromkeys(columns, "category"), **dict.fromkeys(values, "float64")},
             keep_default_na=False,
             na_values={c: [""] for c in values},
         )

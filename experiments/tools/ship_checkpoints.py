@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from sssle_bench.errors import SssleError
 from sssle_bench.estimators.run import read_config
 from sssle_bench.estimators.weak_sep.config import make_config
 from sssle_bench.estimators.weak_sep.shipped import MODEL_FILES, dataset_identity
+from sssle_bench.executors import available_cores
 from sssle_bench.paths import sha256_file, write_bytes
 
 DEST = Path(__file__).resolve().parents[2] / "sssle_bench/estimators/weak_sep/checkpoints/toy"
@@ -85,7 +85,7 @@ def main() -> None:
         "seed": config.seed,
         "threads": config.threads,
         "torch": torch.__version__,
-        "machine": f"{cpu_model()}, {len(os.sched_getaffinity(0))} cores, {platform.machine()}",
+        "machine": f"{cpu_model()}, {available_cores()} cores, {platform.machine()}",
         "wall_s": args.wall_s,
         "date": datetime.date.today().isoformat(),
         "note": args.note,

@@ -197,11 +197,13 @@ def _prediction_rows(
     return levels, spans
 
 
+@lru_cache(maxsize=1)
 def _share_cores(threads: int) -> None:
-    """A pool worker's share of the cores: the BLAS and OpenMP pools of the libraries
-    loaded (numpy's OpenBLAS; torch's, by a torch model), and torch's own threads.
-    Without it every worker runs a pool as wide as the machine, and OpenBLAS's spinning
-    threads make two NMF workers several times slower than one."""
+    """A pool worker's share of the cores, set once per worker (after its model is
+    loaded): the BLAS and OpenMP pools of the libraries loaded (numpy's OpenBLAS;
+    torch's, by a torch model), and torch's own threads. Without it every worker runs a
+    pool as wide as the machine, and OpenBLAS's spinning threads make two NMF workers
+    several times slower than one."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(threads)
@@ -213,8 +215,8 @@ def _predict_batch(
     task: tuple[str, str, tuple[str, ...], list[tuple[MixtureInfo, str]], int | None],
 ) -> list[Rows]:
     """Worker: the prediction rows (:data:`Rows`) of one batch of mixtures (``classes``:
-    the dataset's, in order; ``threads``: torch's threads in a pool worker, None to leave
-    them)."""
+    the dataset's, in order; ``threads``: a pool worker's share of the cores'
+    threads, None to leave them)."""
     name, model_dir, classes, batch, threads = task
     est = _cached_model(name, model_dir, _stamp(model_dir))
     if threads is not None:
@@ -252,9 +254,10 @@ def predict(
     predicts LAeq per interval) and ``out/meta.toml``.
 
     Mixtures are predicted in batches of :data:`BATCH` table rows, here, in ``jobs``
-    processes (spawned once torch is loaded; the cores' threads shared out) or, with ``executor``,
-    one batch per task on its workers (which must see the model and the dataset at the
-    same paths); the file is the same either way (tested for every built-in method).
+    processes (spawned once torch is loaded; the cores' threads shared out) or, with
+    ``executor``, one batch per task on its workers (which must see the model and the
+    dataset at the same paths); the file is the same either way (tested for every
+    built-in method).
     """
     where = str(Path(model_dir).resolve())
     est = _cached_model(name, where, _stamp(where))
