@@ -199,31 +199,35 @@ def level_bins(true_db: np.ndarray, present: np.ndarray) -> Breakdown:
 
 
 def group_quantiles(
-    sorted_values: np.ndarray, codes: np.ndarray, n_groups: int, qs: tuple[float, ...]
+    values: np.ndarray, codes: np.ndarray, n_groups: int, qs: tuple[float, ...]
 ) -> list[np.ndarray]:
-    """Exact quantiles (numpy's linear method) per group.
+    """Exact quantiles (numpy's linear method) of ``values`` per group, in any order.
 
-    ``sorted_values`` ascending and ``codes`` their groups (-1 = none); a stable
-    radix sort of the codes keeps each group's values in order.
+    ``codes`` are the values' groups (-1 = none). Each group's order statistics come
+    from a partition (no sort): a mask per group when there are few groups, one stable
+    sort by group otherwise.
     """
     keep = codes >= 0
-    v, c = sorted_values[keep], codes[keep]
-    v = v[np.argsort(c.astype(np.int16), kind="stable")]
-    counts = np.bincount(c, minlength=n_groups)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    last = np.maximum(counts - 1, 0)
-    out = []
-    for q in qs:
-        if v.size == 0:
-            out.append(np.full(n_groups, np.nan))
+    v, c = values[keep], codes[keep]
+    if n_groups > 16:
+        order = np.argsort(c.astype(np.int16 if n_groups < 2**15 else np.int64), kind="stable")
+        bounds = np.cumsum(np.bincount(c, minlength=n_groups))[:-1]
+        members = np.split(v[order], bounds)
+    else:
+        members = [v[c == g] for g in range(n_groups)]
+    out = np.full((len(qs), n_groups), np.nan)
+    for g, m in enumerate(members):
+        if m.size == 0:
             continue
-        pos = q * last
-        lo = np.floor(pos).astype(int)
-        frac = pos - lo
-        a = v[np.minimum(starts + lo, v.size - 1)]
-        b = v[np.minimum(starts + np.minimum(lo + 1, last), v.size - 1)]
-        out.append(np.where(counts > 0, a * (1 - frac) + b * frac, np.nan))
-    return out
+        last = m.size - 1
+        pos = [q * last for q in qs]
+        lo = [int(np.floor(p)) for p in pos]
+        hi = [min(i + 1, last) for i in lo]
+        part = np.partition(m, sorted(set(lo + hi)))
+        for k, (p, i, j) in enumerate(zip(pos, lo, hi, strict=True)):
+            frac = p - i
+            out[k, g] = float(part[i]) * (1 - frac) + float(part[j]) * frac
+    return list(out)
 
 
 def _group_sums(
@@ -292,21 +296,21 @@ def score_pairs(
     stats = pair_stats(true_db, pred_db, present, s)
     abs_err = stats[:, 1]
     sums = _sums(mix, breakdowns, stats, n_mix)
-    ranked = np.flatnonzero(present)
-    ranked = ranked[np.argsort(abs_err[ranked])]
-    ranked_err = abs_err[ranked]
+    present_idx = np.flatnonzero(present)
+    present_err = abs_err[present_idx]
     point = []
     for b, sm in zip(breakdowns, sums, strict=True):
         total = sm.sum(axis=0, dtype=np.float64).reshape(len(b.names), _K)
         figs = mean_figures(total)
         figs["median_present_db"], figs["p90_present_db"] = group_quantiles(
-            ranked_err, b.codes[ranked], len(b.names), (0.5, 0.9)
+            present_err, b.codes[present_idx], len(b.names), (0.5, 0.9)
         )
         figs["n_present"] = total[:, 0]
         figs["n_pairs"] = total[:, 3]
         point.append(figs)
     draws = None
     if s.bootstrap > 0 and n_mix > 0:
+        ranked = present_idx[np.argsort(present_err)]
         draws = _bootstrap(breakdowns, sums, mix, abs_err, ranked, n_mix, s)
     alpha = (1 - s.ci_level) / 2
     out: dict[str, dict[str, dict[str, Any]]] = {}

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from sssle_bench.bootstrap import quantile_from_counts
-from sssle_bench.metrics import ScoreSettings, score
+from sssle_bench.metrics import ScoreSettings, group_quantiles, score
 
 NAN = float("nan")
 INF = float("inf")
@@ -135,6 +135,29 @@ def test_bootstrap_is_seeded():
     other = score(truth, pred, ScoreSettings(bootstrap=100, seed=6))
     assert one == two
     assert one["overall"]["all"]["mae_present_db"] != other["overall"]["all"]["mae_present_db"]
+
+
+@pytest.mark.parametrize("n_groups", [3, 40])
+def test_group_quantiles_equal_numpy_per_group(n_groups: int):
+    """Partitioned order statistics (a mask per group, or one sort by group past 16
+    groups) give the linear quantile of the sorted group exactly (numpy's own formula
+    differs in the last bit), ties, empty and one-value groups included."""
+    rng = np.random.default_rng(n_groups)
+    values = np.round(rng.gamma(2.0, 3.0, 5000), 1).astype(np.float32)  # many ties
+    codes = rng.integers(-1, n_groups, values.size)
+    codes[codes == 1] = -1  # group 1 empty
+    codes[np.flatnonzero(codes == 2)[1:]] = -1  # group 2 holds one value
+    median, p90 = group_quantiles(values, codes, n_groups, (0.5, 0.9))
+    assert np.isnan(median[1]) and np.isnan(p90[1])
+    for g in [0, *range(2, n_groups)]:
+        members = np.sort(values[codes == g].astype(np.float64))
+        for q, got in [(0.5, median[g]), (0.9, p90[g])]:
+            pos = q * (members.size - 1)
+            lo = int(np.floor(pos))
+            hi = min(lo + 1, members.size - 1)
+            # the linear method, written as score.json has always computed it
+            assert got == members[lo] * (1 - (pos - lo)) + members[hi] * (pos - lo)
+            assert got == pytest.approx(np.quantile(members, q), rel=1e-12)
 
 
 def test_quantile_from_counts_interpolates_within_bins():
