@@ -10,9 +10,10 @@ FILE --out DIR`` then, resumably:
    makes in ``DIR/sources`` with ``dataset.synthetic = "small" | "medium"``);
 2. trains each variant into ``DIR/models/{variant}`` (weak-sep: one model per
    background condition, each checkpointed; a finished variant is skipped);
-3. predicts the test split into ``DIR/submissions/{variant}``;
-4. builds the leaderboard in ``DIR/leaderboard`` and, per figure group, the MAE
-   per condition with 95% CIs in ``DIR/figures/{group}.png``.
+3. predicts the test split into ``DIR/submissions/{variant}`` (only the conditions
+   the variants train models for, when that is fewer than the dataset has);
+4. builds the leaderboard in ``DIR/leaderboard`` (judging those conditions) and, per
+   figure group, the MAE per condition with 95% CIs in ``DIR/figures/{group}.png``.
 
 Every variant is judged on the held-out test split, never on its training split.
 """
@@ -221,7 +222,7 @@ def _run(
     for variant in pending:
         _prepare_variant(experiment, dataset, variant, cache)
     _train_parallel(experiment, dataset, out, pending, cache, jobs, echo)
-    submissions = []
+    judged = _judged_conditions(experiment, dataset)
     for variant in selected:
         sub = out / "submissions" / variant
         if not (sub / "predictions.csv").is_file():
@@ -232,6 +233,7 @@ def _run(
                 sub,
                 experiment.test_split,
                 echo=echo,
+                conditions=judged,
                 jobs=jobs,
             )
         write_text(sub, "meta.toml", _meta(sub, variant))
@@ -246,7 +248,9 @@ def _run(
     submissions = [out / "submissions" / v for v in experiment.variants]
     board = out / "leaderboard"
     settings = ScoreSettings(bootstrap=experiment.bootstrap)
-    build_leaderboard(submissions, dataset, board, experiment.test_split, settings, echo=echo)
+    build_leaderboard(
+        submissions, dataset, board, experiment.test_split, settings, echo=echo, conditions=judged
+    )
     docs = {
         variant: json.loads((board / "scores" / f"{variant}.json").read_text(encoding="utf-8"))
         for variant in experiment.variants
@@ -256,6 +260,23 @@ def _run(
         write_bytes(out, f"figures/{group}.png", png)
     write_text(out, "summary.md", condition_table(docs))
     return board / "index.html"
+
+
+def _judged_conditions(experiment: Experiment, dataset: Path) -> tuple[str, ...] | None:
+    """The conditions the variants train models for, when that is fewer than the dataset
+    has (predicted and judged alone; None: all). Variants that differ are an error."""
+    from .dataset import GeneratedDataset
+
+    trained = {tuple(v["conditions"]) for v in _plan(experiment, dataset)["variants"].values()}
+    if len(trained) > 1:
+        raise SssleError(
+            f"experiment {experiment.name!r}: variants train different conditions "
+            f"({'; '.join(', '.join(c) for c in sorted(trained))}); one leaderboard needs "
+            "the same ones"
+        )
+    (conditions,) = trained or {()}
+    everything = tuple(GeneratedDataset(dataset).conditions)
+    return None if not conditions or set(conditions) == set(everything) else conditions
 
 
 #: What a run records in its folder: the plan (every variant's conditions and epochs),

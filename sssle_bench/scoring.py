@@ -54,9 +54,12 @@ from .validation import Validation
 Intervals = tuple[Path, Validation, pd.DataFrame] | None
 
 
-def truth_identity(dataset: Path, split: str) -> dict[str, Any]:
+def truth_identity(
+    dataset: Path, split: str, conditions: tuple[str, ...] | None = None
+) -> dict[str, Any]:
     """What a score belongs to: recipe name and hash, split, and the sha256 of the split's
-    ground truth (from the manifest; it differs for a ``--limit`` run of the same recipe)."""
+    ground truth (from the manifest; it differs for a ``--limit`` run of the same recipe);
+    with ``conditions``, the conditions judged (absent when all are)."""
     manifest = load_manifest(dataset)
     if split not in manifest["splits"]:
         raise SssleError(f"{dataset} has no split {split!r} (has {', '.join(manifest['splits'])})")
@@ -66,6 +69,7 @@ def truth_identity(dataset: Path, split: str) -> dict[str, Any]:
         "split": split,
         "ground_truth_sha256": manifest["files"].get(truth_file(split)),
         "dataset": str(dataset),
+        **({} if conditions is None else {"conditions": list(conditions)}),
     }
 
 
@@ -91,13 +95,15 @@ def load_intervals(
     split: str,
     allow_missing: bool = False,
     path: Path | None = None,
+    conditions: tuple[str, ...] | None = None,
 ) -> Intervals:
     """The interval predictions to score with ``predictions``: ``path``, else the
-    ``intervals.csv`` beside them, validated; None when there is none."""
+    ``intervals.csv`` beside them, validated (only ``conditions``' rows when given); None
+    when there is none."""
     path = path or intervals_beside(predictions)
     if path is None:
         return None
-    result, truth = validate_intervals_file(path, dataset, split, allow_missing)
+    result, truth = validate_intervals_file(path, dataset, split, allow_missing, conditions)
     return path, result, truth
 
 

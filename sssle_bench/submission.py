@@ -190,24 +190,51 @@ def load_truth_intervals(dataset: Path, split: str) -> pd.DataFrame:
     return frame.assign(present=frame["laeq_db"].notna().astype(np.int8))
 
 
+def only_conditions(truth: pd.DataFrame, conditions: tuple[str, ...] | None) -> pd.DataFrame:
+    """The truth rows of ``conditions`` (all of them for None), in file order; a condition
+    the split does not have is an error."""
+    if conditions is None:
+        return truth
+    unknown = sorted(set(conditions) - set(truth["condition"].astype(str)))
+    if unknown:
+        raise SssleError(
+            f"no condition {excerpt(unknown[0])} in the ground truth "
+            f"(it has {', '.join(map(str, truth['condition'].cat.categories))})"
+        )
+    kept = truth[truth["condition"].isin(conditions).to_numpy()].reset_index(drop=True)
+    kept["condition"] = kept["condition"].cat.remove_unused_categories()
+    return kept
+
+
 def validate_file(
-    path: Path, dataset: Path, split: str, allow_missing: bool = False
+    path: Path,
+    dataset: Path,
+    split: str,
+    allow_missing: bool = False,
+    conditions: tuple[str, ...] | None = None,
 ) -> tuple[Validation, pd.DataFrame]:
     """Read and validate a predictions CSV against a dataset split; returns (result, truth).
 
-    The result's ``sha256`` is that of the bytes read, the ones validated.
+    ``conditions``: judge only these conditions (a model trained for some of them); the
+    file must then hold exactly their rows. The result's ``sha256`` is that of the bytes
+    read, the ones validated.
     """
-    truth = load_truth(dataset, split)
+    truth = only_conditions(load_truth(dataset, split), conditions)
     raw = read_file_bytes(path, "predictions file")
     result = validate(parse_predictions(raw, path), truth, allow_missing)
     return replace(result, sha256=hashlib.sha256(raw).hexdigest()), truth
 
 
 def validate_intervals_file(
-    path: Path, dataset: Path, split: str, allow_missing: bool = False
+    path: Path,
+    dataset: Path,
+    split: str,
+    allow_missing: bool = False,
+    conditions: tuple[str, ...] | None = None,
 ) -> tuple[Validation, pd.DataFrame]:
-    """Read and validate an interval predictions CSV; returns (result, interval truth)."""
-    truth = load_truth_intervals(dataset, split)
+    """Read and validate an interval predictions CSV; returns (result, interval truth).
+    ``conditions`` as :func:`validate_file`."""
+    truth = only_conditions(load_truth_intervals(dataset, split), conditions)
     raw = read_file_bytes(path, "interval predictions file")
     result = validate_intervals(
         parse_predictions(raw, path, INTERVAL_COLUMNS), truth, allow_missing

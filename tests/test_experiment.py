@@ -119,6 +119,29 @@ def test_an_experiment_stopped_inside_a_variant_resumes_to_the_same_model(
     assert (out / csv).read_bytes() == (tmp_path / "whole" / csv).read_bytes()
 
 
+def test_variants_trained_for_some_conditions_are_predicted_and_judged_on_those(
+    toy_dataset: Path, tmp_path: Path
+):
+    """Models of two of the four conditions: the predictions hold those conditions' rows
+    (weak-sep has no model to choose for the others) and the leaderboard judges those."""
+    spec = _write(
+        tmp_path / "e.toml",
+        toy_dataset,
+        {"sub": 'conditions = ["none", "bg-20"]\nuse_margin = true'},
+    )
+    out = tmp_path / "run"
+    run = CliRunner().invoke(main, ["experiment", str(spec), "--out", str(out), "--jobs", "1"])
+    assert run.exit_code == 0, run.output
+    predictions = pd.read_csv(out / "submissions" / "sub" / "predictions.csv")
+    assert sorted(predictions["condition"].unique()) == ["bg-20", "none"]
+    score = json.loads((out / "leaderboard" / "scores" / "sub.json").read_text())
+    assert sorted(score["by_condition"]) == ["bg-20", "none"]
+    assert score["truth"]["conditions"] == ["none", "bg-20"]
+    truth = pd.read_csv(toy_dataset / "ground_truth" / "test.csv")
+    judged = truth[truth["condition"].isin(["none", "bg-20"]) & (truth["present"] == 1)]
+    assert score["overall"]["all"]["n_present"] == len(judged)
+
+
 def test_variants_run_as_separate_jobs_then_one_leaderboard(toy_dataset: Path, tmp_path: Path):
     """``--variant`` trains and predicts one variant into a shared folder (a cluster job
     each); the leaderboard comes once every variant has its predictions, and is the one a

@@ -61,6 +61,8 @@ def score_key(
             "settings": asdict(settings),
             "predictions_sha256": predictions_sha256,
             "intervals_sha256": spans_sha256,
+            # only when a subset of the conditions is judged (older keys stay as they were)
+            **({"conditions": identity["conditions"]} if "conditions" in identity else {}),
         },
         sort_keys=True,
     )
@@ -204,8 +206,12 @@ def build_leaderboard(
     settings: ScoreSettings | None = None,
     echo: Callable[[str], None] = print,
     audits: dict[str, Path] | None = None,
+    conditions: tuple[str, ...] | None = None,
 ) -> pd.DataFrame:
     """Score every submission from its predictions, rank, and write md/csv/html/plots.
+
+    ``conditions``: judge only these conditions (models trained for some of them): every
+    submission then holds exactly their rows, and the scores record them.
 
     Every input is checked (folders, meta.toml, unique names, ``out``) before any
     scoring or write. Figures are always computed here from the predictions: a
@@ -225,14 +231,14 @@ def build_leaderboard(
             f"({', '.join(map(excerpt, plan))})"
         )
     _check_out(out, Path(truth_dir))
-    identity = truth_identity(truth_dir, split)
+    identity = truth_identity(truth_dir, split, conditions)
     intervals_truth = load_manifest(truth_dir)["files"].get(intervals_truth_file(split))
     docs: dict[str, dict[str, Any]] = {}
     pairs: dict[str, pd.DataFrame] = {}
     fresh: dict[str, dict[str, Any]] = {}
     for name, (folder, meta) in plan.items():
-        result, truth = validate_file(folder / PREDICTIONS, truth_dir, split)
-        spans = load_intervals(folder / PREDICTIONS, truth_dir, split)
+        result, truth = validate_file(folder / PREDICTIONS, truth_dir, split, False, conditions)
+        spans = load_intervals(folder / PREDICTIONS, truth_dir, split, conditions=conditions)
         spans_sha = None if spans is None else spans[1].sha256
         key = score_key(identity, settings, result.sha256, spans_sha, intervals_truth)
         doc = _cached_score(out, key)
