@@ -520,6 +520,13 @@ def score_cmd(
     metavar="METHOD=DIR",
     help="Show an `sssle-bench audit` you ran (its --out folder) beside METHOD's MAE (repeatable).",
 )
+@click.option(
+    "--condition",
+    "conditions",
+    multiple=True,
+    help="Judge only this background condition (repeatable; default: all); every "
+    "submission then holds exactly these conditions' rows (`predict --condition`).",
+)
 def leaderboard_cmd(
     submissions: tuple[Path, ...],
     truth_dir: Path,
@@ -529,6 +536,7 @@ def leaderboard_cmd(
     bootstrap: int,
     seed: int,
     audit_specs: tuple[str, ...],
+    conditions: tuple[str, ...],
 ) -> None:
     """Rank SUBMISSIONS (folders with predictions.csv [+ meta.toml]) on one dataset."""
     from .leaderboard import build_leaderboard
@@ -542,7 +550,14 @@ def leaderboard_cmd(
         audits[method] = Path(folder)
     settings = ScoreSettings(weighting=weighting.upper(), bootstrap=bootstrap, seed=seed)
     build_leaderboard(
-        list(submissions), truth_dir, out, split, settings, echo=click.echo, audits=audits
+        list(submissions),
+        truth_dir,
+        out,
+        split,
+        settings,
+        echo=click.echo,
+        audits=audits,
+        conditions=tuple(dict.fromkeys(conditions)) or None,
     )
     click.echo((out / "leaderboard.md").read_text(encoding="utf-8"))
     click.echo(f"leaderboard: {out / 'index.html'}")
@@ -615,7 +630,7 @@ def train_cmd(
     "conditions",
     multiple=True,
     help="Predict only this background condition's mixtures (repeatable; default: all). "
-    "Score such a file with --allow-missing.",
+    "Score such a file with --allow-missing, rank it with `leaderboard --condition`.",
 )
 @jobs_option
 @scheduler_option

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,17 @@ def test_predict_some_conditions_from_the_command_line(toy_dataset: Path, tmp_pa
     assert set(pd.read_csv(tmp_path / "s" / "predictions.csv")["condition"]) == {"none", "bg-20"}
     bad = CliRunner().invoke(main, [*args, "--condition", "bg-7"])
     assert bad.exit_code == 2 and bad.output.startswith("error:") and "bg-7" in bad.output
+    # ranked on those conditions alone; a full leaderboard or a condition it lacks refuses
+    board = ["leaderboard", sub, "--truth", str(toy_dataset), "--bootstrap", "20"]
+    ranked = CliRunner().invoke(
+        main, [*board, "--out", str(tmp_path / "b"), "--condition", "none", "--condition", "bg-20"]
+    )
+    assert ranked.exit_code == 0, ranked.output
+    (score_file,) = (tmp_path / "b" / "scores").glob("*.json")
+    doc = json.loads(score_file.read_text())
+    assert sorted(doc["by_condition"]) == ["bg-20", "none"]
+    assert doc["truth"]["conditions"] == ["none", "bg-20"]
+    full = CliRunner().invoke(main, [*board, "--out", str(tmp_path / "c")])
+    assert full.exit_code == 2 and "missing" in full.output
+    odd = CliRunner().invoke(main, [*board, "--out", str(tmp_path / "d"), "--condition", "bg-7"])
+    assert odd.exit_code == 2 and odd.output.startswith("error:") and "bg-7" in odd.output
