@@ -183,11 +183,13 @@ def run_experiment(
     check_configs(experiment)
     out = Path(out)
     dataset = _dataset(experiment, out, jobs, echo)
-    write_text(out, PLAN, json.dumps(_plan(experiment, dataset), indent=1))
+    plan = _plan(experiment, dataset)
+    judged = _judged_conditions(experiment.name, plan, dataset)
+    write_text(out, PLAN, json.dumps(plan, indent=1))
     marker = RUNNING if not only else f"running-{'-'.join(dict.fromkeys(only))}.json"
     write_text(out, marker, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
     try:
-        return _run(experiment, out, dataset, jobs, echo, tuple(dict.fromkeys(only)))
+        return _run(experiment, out, dataset, jobs, echo, judged, tuple(dict.fromkeys(only)))
     finally:
         remove_file(out, marker)
 
@@ -198,9 +200,11 @@ def _run(
     dataset: Path,
     jobs: int,
     echo: Callable[[str], None],
+    judged: tuple[str, ...] | None,
     only: tuple[str, ...] = (),
 ) -> Path | None:
-    """Every step of :func:`run_experiment` after the dataset."""
+    """Every step of :func:`run_experiment` after the dataset; ``judged``: the conditions
+    predicted and scored (None: all)."""
     from .estimators.run import predict
     from .leaderboard import build_leaderboard, plots
     from .metrics import ScoreSettings
@@ -222,7 +226,6 @@ def _run(
     for variant in pending:
         _prepare_variant(experiment, dataset, variant, cache)
     _train_parallel(experiment, dataset, out, pending, cache, jobs, echo)
-    judged = _judged_conditions(experiment, dataset)
     for variant in selected:
         sub = out / "submissions" / variant
         if not (sub / "predictions.csv").is_file():
@@ -262,21 +265,23 @@ def _run(
     return board / "index.html"
 
 
-def _judged_conditions(experiment: Experiment, dataset: Path) -> tuple[str, ...] | None:
-    """The conditions the variants train models for, when that is fewer than the dataset
-    has (predicted and judged alone; None: all). Variants that differ are an error."""
+def _judged_conditions(name: str, plan: dict[str, Any], dataset: Path) -> tuple[str, ...] | None:
+    """The conditions the plan's variants train models for, when that is fewer than the
+    dataset has (predicted and judged alone; None: all). Variants that differ are an error,
+    raised before anything trains."""
     from .dataset import GeneratedDataset
 
-    trained = {tuple(v["conditions"]) for v in _plan(experiment, dataset)["variants"].values()}
+    trained = {tuple(v["conditions"]) for v in plan["variants"].values()}
     if len(trained) > 1:
         raise SssleError(
-            f"experiment {experiment.name!r}: variants train different conditions "
+            f"experiment {name!r}: variants train different conditions "
             f"({'; '.join(', '.join(c) for c in sorted(trained))}); one leaderboard needs "
             "the same ones"
         )
-    (conditions,) = trained or {()}
-    everything = tuple(GeneratedDataset(dataset).conditions)
-    return None if not conditions or set(conditions) == set(everything) else conditions
+    conditions = trained.pop() if trained else ()
+    if not conditions or set(conditions) == set(GeneratedDataset(dataset).conditions):
+        return None
+    return conditions
 
 
 #: What a run records in its folder: the plan (every variant's conditions and epochs),

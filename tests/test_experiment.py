@@ -142,6 +142,22 @@ def test_variants_trained_for_some_conditions_are_predicted_and_judged_on_those(
     assert score["overall"]["all"]["n_present"] == len(judged)
 
 
+def test_variants_training_different_conditions_are_refused_before_training(
+    toy_dataset: Path, tmp_path: Path
+):
+    spec = _write(
+        tmp_path / "e.toml",
+        toy_dataset,
+        {"a": 'conditions = ["none"]', "b": 'conditions = ["none", "bg-20"]'},
+    )
+    out = tmp_path / "run"
+    run = CliRunner().invoke(main, ["experiment", str(spec), "--out", str(out), "--jobs", "1"])
+    assert run.exit_code == 2 and run.output.startswith("error:")
+    assert "variants train different conditions (none; none, bg-20)" in run.output
+    assert len(run.output.strip().splitlines()) == 1
+    assert not (out / "models").exists()
+
+
 def test_variants_run_as_separate_jobs_then_one_leaderboard(toy_dataset: Path, tmp_path: Path):
     """``--variant`` trains and predicts one variant into a shared folder (a cluster job
     each); the leaderboard comes once every variant has its predictions, and is the one a
