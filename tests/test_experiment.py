@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from sssle_bench.cli import main
 from sssle_bench.errors import SssleError
+from sssle_bench.estimators import estimator_class
 from sssle_bench.experiment import (
     check_configs,
     load_experiment,
@@ -242,7 +243,8 @@ def test_shipped_experiments_are_valid():
     synth = load_experiment(REPO / "experiments" / "synth-ablation.toml")
     assert synth.recipe == (REPO / "recipes" / "synth-medium.toml").resolve()
     assert synth.synthetic == "medium"
-    # the learning curve: each variant is its name's size and seed, on none and bg-20
+    # the learning curve: each variant is its name's size and seed, on none and bg-20,
+    # with patience and epoch cap of 625 and 7,500 optimizer steps (batch 8) at every size
     for name in ("learning-curve", "learning-curve-sup"):
         curve = load_experiment(REPO / "experiments" / f"{name}.toml")
         check_configs(curve)
@@ -250,7 +252,13 @@ def test_shipped_experiments_are_valid():
             config = variant_config(curve, variant)
             size, seed = variant.rsplit("-n", 1)[1].split("-s")
             assert (config["max_train_mixtures"], config["seed"]) == (int(size), int(seed))
-            assert config["conditions"] == ["none", "bg-20"] and config["patience"] == 5
+            assert config["conditions"] == ["none", "bg-20"]
+            assert estimator_class(curve.method)(**config).cfg.batch_size == 8
+            steps = -(-int(size) // 8)
+            schedule = (-(-7500 // steps), -(-625 // steps))
+            assert (config["epochs"], config["patience"]) == schedule
+            if name == "learning-curve":
+                assert (config["classifier_epochs"], config["classifier_patience"]) == schedule
     paper = load_experiment(REPO / "experiments" / "waspaa2021.toml")
     curve = load_experiment(REPO / "experiments" / "learning-curve.toml")
     for variant, overrides in curve.variants.items():

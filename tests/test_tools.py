@@ -1,0 +1,86 @@
+"""The analysis scripts under experiments/tools/ whose numbers results/ quotes."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sssle_bench.metrics import ScoreSettings
+
+from .conftest import REPO
+
+
+def _tool(name: str):
+    spec = importlib.util.spec_from_file_location(
+        name, REPO / "experiments" / "tools" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _pairs(errors: dict[str, list[float]], condition: str = "none") -> pd.DataFrame:
+    """Present pairs: mixture id -> its sources' absolute errors (dB)."""
+    rows = [(m, condition, f"c{k}", e) for m, errs in errors.items() for k, e in enumerate(errs)]
+    return pd.DataFrame(rows, columns=["mixture_id", "condition", "class", "abs_err_db"])
+
+
+def test_learning_curve_means_seeds_and_pairs_differences():
+    tool = _tool("learning_curve")
+    mixtures = [f"m{i}" for i in range(6)]
+    rng = np.random.default_rng(0)
+    counts = [1, 2, 1, 3, 2, 1]
+
+    def run(offset: float) -> dict[str, list[float]]:
+        return {
+            m: list(offset + rng.uniform(0, 2, n)) for m, n in zip(mixtures, counts, strict=True)
+        }
+
+    s0, s1, other, prior = run(1.0), run(2.0), run(0.5), run(3.0)
+    runs = {
+        ("a", 10, 0): _pairs(s0),
+        ("a", 10, 1): _pairs(s1),
+        ("b", 10, 0): _pairs(other),
+        ("a", 30, 0): _pairs(s0),
+    }
+    settings = ScoreSettings(bootstrap=200)
+    curve, paired = tool.condition_table(runs, ("prior", _pairs(prior)), "none", settings)
+
+    def mae(errors: dict[str, list[float]]) -> float:
+        flat = [e for errs in errors.values() for e in errs]
+        return sum(flat) / len(flat)
+
+    def row(frame: pd.DataFrame, **keys) -> pd.Series:
+        hit = frame
+        for k, v in keys.items():
+            hit = hit[hit[k].isna()] if v is None else hit[hit[k] == v]
+        assert len(hit) == 1, keys
+        return hit.iloc[0]
+
+    # the mean of two seeds is the mean of their MAEs; every value lies in its interval
+    mean = row(curve, method="a", size=10, seed=None)
+    assert mean["mae_db"] == pytest.approx((mae(s0) + mae(s1)) / 2, abs=1e-12)
+    assert row(curve, method="a", size=10, seed=1)["mae_db"] == pytest.approx(mae(s1), abs=1e-12)
+    assert row(curve, method="prior", size=0, seed=None)["mae_db"] == pytest.approx(mae(prior))
+    assert ((curve["low_db"] <= curve["mae_db"]) & (curve["mae_db"] <= curve["high_db"])).all()
+    # a method with one seed: its mean is that seed
+    assert row(curve, method="b", size=10, seed=None)["mae_db"] == pytest.approx(mae(other))
+    # paired: a - b at the same size (seed means), each minus the reference, s0 - s1
+    diff = row(paired, size=10, a="a", b="b")
+    assert diff["diff_db"] == pytest.approx((mae(s0) + mae(s1)) / 2 - mae(other), abs=1e-12)
+    assert row(paired, size=30, a="a", b="prior")["diff_db"] == pytest.approx(mae(s0) - mae(prior))
+    spread = row(paired, size=10, a="a s0", b="a s1")
+    assert spread["diff_db"] == pytest.approx(mae(s0) - mae(s1), abs=1e-12)
+    assert spread["low_db"] <= spread["diff_db"] <= spread["high_db"]
+    assert len(paired[(paired["size"] == 30) & (paired["b"] == "b")]) == 0  # no b at 30
+    # another condition's pairs and a run scored on other sources are refused
+    runs[("b", 10, 0)] = _pairs({**other, "m0": [1.0] * 5})
+    with pytest.raises(SystemExit, match="other present pairs"):
+        tool.condition_table(runs, ("prior", _pairs(prior)), "none", settings)
+    curve, _ = tool.condition_table(
+        {("a", 10, 0): _pairs(s0, "bg-20")}, ("prior", _pairs(prior, "bg-20")), "bg-20", settings
+    )
+    assert row(curve, method="a", size=10, seed=0)["mae_db"] == pytest.approx(mae(s0))
