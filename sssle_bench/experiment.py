@@ -292,7 +292,8 @@ RUNNING = "running.json"
 
 def _plan(experiment: Experiment, dataset: Path) -> dict[str, Any]:
     """The run's plan for ``experiment status``: per variant, the conditions it trains a
-    model for and the most epochs each may take (from the method's resolved config)."""
+    model for, the most epochs each may take and its training mixtures per condition
+    (None: all; from the method's resolved config)."""
     from .dataset import GeneratedDataset
     from .estimators import estimator_class
 
@@ -301,17 +302,19 @@ def _plan(experiment: Experiment, dataset: Path) -> dict[str, Any]:
     variants = {}
     for variant in experiment.variants:
         resolved = cls(**variant_config(experiment, variant)).config
-        epochs = resolved.get("epochs")
+        epochs, mixtures = resolved.get("epochs"), resolved.get("max_train_mixtures")
         variants[variant] = {
             "conditions": list(resolved.get("conditions") or all_conditions),
             "epochs": epochs if isinstance(epochs, int) else None,
+            "mixtures": mixtures if isinstance(mixtures, int) else None,
         }
     return {"name": experiment.name, "method": experiment.method, "variants": variants}
 
 
 @dataclass(frozen=True)
 class VariantStatus:
-    """One variant of a run: ``state`` is "scored", "trained", "training" or "waiting";
+    """One variant of a run: ``state`` is "scored", "trained", "training", "starting" (its
+    ``--variant`` job runs and no model has finished an epoch) or "waiting";
     each condition model's progress (None: not started); seconds of training so far and
     at most left (None: no timing to go by)."""
 
@@ -339,16 +342,15 @@ def experiment_status(out: Path) -> tuple[dict[str, Any], str, list[VariantStatu
             "before `experiment status` existed write it when resumed)"
         ) from exc
     statuses = []
-    known: list[float] = []
+    known: dict[int | None, list[float]] = {}
     for variant, spec in variants.items():
         check_name(variant, "variant name", str(out / PLAN))
         conditions = [check_name(c, "condition", str(out / PLAN)) for c in spec["conditions"]]
         model = out / "models" / variant
         models = {c: read_progress(model / "conditions" / c) for c in conditions}
-        known += [t for p in models.values() if p is not None for t in p.epoch_seconds]
+        times = [t for p in models.values() if p is not None for t in p.epoch_seconds]
+        known.setdefault(_mixtures(spec), []).extend(times)
         statuses.append((variant, spec, model, models))
-    times = sorted(known)
-    median = times[len(times) // 2] if times else None
     result = []
     for variant, spec, model, models in statuses:
         scored = (out / "leaderboard" / "scores" / f"{variant}.json").is_file()
@@ -357,7 +359,12 @@ def experiment_status(out: Path) -> tuple[dict[str, Any], str, list[VariantStatu
         state = (
             "scored" if scored else "trained" if trained else "training" if started else "waiting"
         )
+        if state == "waiting" and _marker_state(out / f"running-{variant}.json").startswith(
+            "running"
+        ):
+            state = "starting"  # its job runs, no model has an epoch yet (e.g. the critic)
         spent = sum(sum(p.epoch_seconds) for p in models.values() if p is not None)
+        median = _epoch_seconds(known, _mixtures(spec))
         left: float | None = 0.0
         if not trained:
             for progress in models.values():
@@ -370,6 +377,31 @@ def experiment_status(out: Path) -> tuple[dict[str, Any], str, list[VariantStatu
                 left = None if left is None or more is None else left + more
         result.append(VariantStatus(variant, state, models, spent, left))
     return plan, _running(out), result
+
+
+def _mixtures(spec: dict[str, Any]) -> int | None:
+    """A plan entry's training mixtures per condition (None: all, or not recorded)."""
+    mixtures = spec.get("mixtures")
+    ok = isinstance(mixtures, int) and not isinstance(mixtures, bool) and mixtures > 0
+    return mixtures if ok else None
+
+
+def _epoch_seconds(known: dict[int | None, list[float]], mixtures: int | None) -> float | None:
+    """The epoch time (s) to expect of a model on ``mixtures`` training mixtures: the
+    median epoch of the run's models on as many; else, when both are known, the median
+    seconds per training mixture of the models on other counts times ``mixtures`` (an
+    epoch's fixed validation pass makes this high for more mixtures, low for fewer);
+    else the median of every epoch (None: no epoch yet)."""
+
+    def median(values: list[float]) -> float | None:
+        return sorted(values)[len(values) // 2] if values else None
+
+    if known.get(mixtures):
+        return median(known[mixtures])
+    rates = [t / n for n, times in known.items() if n is not None for t in times]
+    if mixtures is not None and rates:
+        return median(rates) * mixtures
+    return median([t for times in known.values() for t in times])
 
 
 def _running(out: Path) -> str:
@@ -414,15 +446,17 @@ def format_status(plan: dict[str, Any], running: str, statuses: list[VariantStat
         done = " done" if progress.finished else ""
         return f"{condition} {progress.epochs}/{progress.max_epochs}{best}{done}"
 
-    counts = {s: sum(v.state == s for v in statuses) for s in ("scored", "trained", "training")}
+    states = ("scored", "trained", "training", "starting")
+    counts = {s: sum(v.state == s for v in statuses) for s in states}
     waiting = len(statuses) - sum(counts.values())
+    starting = f"{counts['starting']} starting, " if counts["starting"] else ""
     left = [v.seconds_left for v in statuses]
     total = None if any(t is None for t in left) else sum(t for t in left if t is not None)
     lines = [
         f"experiment {excerpt(str(plan.get('name')))} ({excerpt(str(plan.get('method')))}): "
         f"{running}",
         f"{len(statuses)} variants: {counts['scored']} scored, {counts['trained']} trained, "
-        f"{counts['training']} training, {waiting} waiting; training left: at most "
+        f"{counts['training']} training, {starting}{waiting} waiting; training left: at most "
         f"{minutes(total)} (one at a time; early stopping may end sooner)",
         "",
         "| variant | state | models (epochs done/most) | training so far | at most left |",

@@ -209,6 +209,43 @@ def test_status_says_whether_the_run_is_alive(tmp_path: Path):
         experiment_status(tmp_path)
 
 
+def test_status_estimates_time_left_from_models_on_as_many_mixtures(tmp_path: Path):
+    """A learning curve's sizes train at different speeds: a waiting variant's epochs are
+    timed by the models on as many mixtures, else per training mixture of the others."""
+    import os
+    import socket
+
+    from sssle_bench.estimators.progress import TrainingProgress, write_progress
+    from sssle_bench.experiment import PLAN, experiment_status
+
+    def spec(mixtures: int | None, epochs: int) -> dict:
+        return {"conditions": ["none"], "epochs": epochs, "mixtures": mixtures}
+
+    plan = {
+        "name": "curve",
+        "method": "weak-sep",
+        "variants": {"a": spec(100, 10), "b": spec(300, 10), "c": spec(100, 4), "d": spec(None, 2)},
+    }
+    (tmp_path / PLAN).write_text(json.dumps(plan))
+    write_progress(
+        tmp_path / "models" / "a" / "conditions" / "none",
+        TrainingProgress(3, 10, 3, 0, 5, (10.0, 12.0, 11.0)),
+    )
+    marker = {"pid": os.getpid(), "host": socket.gethostname()}
+    (tmp_path / "running-c.json").write_text(json.dumps(marker))
+    _, _, statuses = experiment_status(tmp_path)
+    got = {v.variant: (v.state, v.seconds_left) for v in statuses}
+    assert got["a"] == ("training", pytest.approx(7 * 11.0))  # its own median epoch
+    assert got["c"] == ("starting", pytest.approx(4 * 11.0))  # a's size: a's epochs
+    assert got["b"] == ("waiting", pytest.approx(10 * 0.11 * 300))  # 0.11 s per mixture
+    assert got["d"] == ("waiting", pytest.approx(2 * 11.0))  # size unknown: every epoch
+    # plans written before sizes were recorded: every epoch's median, as before
+    for entry in plan["variants"].values():
+        del entry["mixtures"]
+    (tmp_path / PLAN).write_text(json.dumps(plan))
+    assert experiment_status(tmp_path)[2][1].seconds_left == pytest.approx(10 * 11.0)
+
+
 def test_parallel_variants_share_one_classifier_and_match_a_serial_run(
     toy_dataset: Path, tmp_path: Path
 ):
