@@ -351,6 +351,7 @@ def experiment_status(out: Path) -> tuple[dict[str, Any], str, list[VariantStatu
         times = [t for p in models.values() if p is not None for t in p.epoch_seconds]
         known.setdefault(_mixtures(spec), []).extend(times)
         statuses.append((variant, spec, model, models))
+    markers = _marker_states(out)
     result = []
     for variant, spec, model, models in statuses:
         scored = (out / "leaderboard" / "scores" / f"{variant}.json").is_file()
@@ -359,9 +360,7 @@ def experiment_status(out: Path) -> tuple[dict[str, Any], str, list[VariantStatu
         state = (
             "scored" if scored else "trained" if trained else "training" if started else "waiting"
         )
-        if state == "waiting" and _marker_state(out / f"running-{variant}.json").startswith(
-            "running"
-        ):
+        if state == "waiting" and markers.get(f"running-{variant}.json", "").startswith("running"):
             state = "starting"  # its job runs, no model has an epoch yet (e.g. the critic)
         spent = sum(sum(p.epoch_seconds) for p in models.values() if p is not None)
         median = _epoch_seconds(known, _mixtures(spec))
@@ -376,7 +375,7 @@ def experiment_status(out: Path) -> tuple[dict[str, Any], str, list[VariantStatu
                     more = progress.seconds_left(median)
                 left = None if left is None or more is None else left + more
         result.append(VariantStatus(variant, state, models, spent, left))
-    return plan, _running(out), result
+    return plan, _running(markers), result
 
 
 def _mixtures(spec: dict[str, Any]) -> int | None:
@@ -404,15 +403,20 @@ def _epoch_seconds(known: dict[int | None, list[float]], mixtures: int | None) -
     return median([t for times in known.values() for t in times])
 
 
-def _running(out: Path) -> str:
-    """Whether the processes a run folder's markers name (the whole run's, and one per
-    ``--variant`` job) are alive on this machine."""
+def _marker_states(out: Path) -> dict[str, str]:
+    """The state of each running marker of a run folder (the whole run's, and one per
+    ``--variant`` job), by file name; links are not followed."""
     markers = sorted(p for p in out.glob("running*.json") if p.is_file() and not p.is_symlink())
-    states = [_marker_state(m) for m in markers]
-    alive = [s for s in states if s.startswith("running")]
+    return {m.name: _marker_state(m) for m in markers}
+
+
+def _running(states: dict[str, str]) -> str:
+    """Whether the processes a run folder's markers name (:func:`_marker_states`) are
+    alive on this machine."""
+    alive = [s for s in states.values() if s.startswith("running")]
     if alive:
         return "; ".join(alive)
-    return next((s for s in states if s != "not running"), "not running")
+    return next((s for s in states.values() if s != "not running"), "not running")
 
 
 def _marker_state(marker: Path) -> str:

@@ -239,6 +239,11 @@ def test_status_estimates_time_left_from_models_on_as_many_mixtures(tmp_path: Pa
     assert got["c"] == ("starting", pytest.approx(4 * 11.0))  # a's size: a's epochs
     assert got["b"] == ("waiting", pytest.approx(10 * 0.11 * 300))  # 0.11 s per mixture
     assert got["d"] == ("waiting", pytest.approx(2 * 11.0))  # size unknown: every epoch
+    # a marker that is a link (out of the folder) is not followed
+    (tmp_path / "elsewhere.json").write_text(json.dumps(marker))
+    (tmp_path / "running-c.json").unlink()
+    (tmp_path / "running-c.json").symlink_to(tmp_path / "elsewhere.json")
+    assert experiment_status(tmp_path)[2][2].state == "waiting"
     # plans written before sizes were recorded: every epoch's median, as before
     for entry in plan["variants"].values():
         del entry["mixtures"]

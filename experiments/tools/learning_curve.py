@@ -85,9 +85,8 @@ def condition_table(
     sums: dict[Run, np.ndarray] = {}
     counts = None
     for run, frame in [*runs.items(), ((ref_name, 0, None), ref_pairs)]:
-        s, c = per_mixture(
-            part(frame)["mixture_id"].to_numpy(), part(frame)["abs_err_db"].to_numpy(), order
-        )
+        rows = part(frame)
+        s, c = per_mixture(rows["mixture_id"].to_numpy(), rows["abs_err_db"].to_numpy(), order)
         if counts is not None and not np.array_equal(c, counts):
             raise SystemExit(f"{run[0]}: other present pairs than the reference in {condition}")
         sums[run], counts = s, c
