@@ -45,8 +45,11 @@ Run = tuple[str, int, int | None]
 
 def read_run(folder: Path) -> tuple[int, int]:
     """``(max_train_mixtures, seed)`` of a submission folder, from its ``meta.toml``."""
-    with open(folder / "meta.toml", "rb") as f:
-        parameters = tomllib.load(f).get("parameters", {})
+    try:
+        with open(folder / "meta.toml", "rb") as f:
+            parameters = tomllib.load(f).get("parameters", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SystemExit(f"{folder}: no readable meta.toml ({exc})") from exc
     size, seed = parameters.get("max_train_mixtures"), parameters.get("seed")
     if not isinstance(size, int) or not isinstance(seed, int):
         raise SystemExit(f"{folder}: meta.toml has no whole max_train_mixtures and seed")
