@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +16,9 @@ from .conftest import REPO
 
 
 def _tool(name: str):
+    tools = str(REPO / "experiments" / "tools")
+    if tools not in sys.path:  # the tools import each other from beside them, as scripts do
+        sys.path.insert(0, tools)
     spec = importlib.util.spec_from_file_location(
         name, REPO / "experiments" / "tools" / f"{name}.py"
     )
@@ -84,3 +89,32 @@ def test_learning_curve_means_seeds_and_pairs_differences():
         {("a", 10, 0): _pairs(s0, "bg-20")}, ("prior", _pairs(prior, "bg-20")), "bg-20", settings
     )
     assert row(curve, method="a", size=10, seed=0)["mae_db"] == pytest.approx(mae(s0))
+
+
+def test_condition_pairs_needs_every_row_of_the_conditions_asked(toy_dataset: Path, tmp_path: Path):
+    tool = _tool("paired_by_condition")
+    settings = ScoreSettings(bootstrap=0)
+    truth = pd.read_csv(toy_dataset / "ground_truth" / "test.csv")
+    pred = truth[["mixture_id", "condition", "class"]].assign(level_db=-30.0)
+    present = truth[truth["present"] == 1]
+
+    def pairs_of(frame: pd.DataFrame, conditions: list[str] | None) -> pd.DataFrame:
+        folder = tmp_path / f"sub{len(list(tmp_path.iterdir()))}"
+        folder.mkdir()
+        frame.to_csv(folder / "predictions.csv", index=False)
+        return tool.condition_pairs(folder, toy_dataset, "test", settings, conditions)
+
+    wanted = ["none", "bg-20"]
+    expected = present[present["condition"].isin(wanted)]
+    for frame in (pred, pred[pred["condition"].isin(wanted)]):  # every condition, or exactly these
+        pairs = pairs_of(frame, wanted)
+        assert sorted(pairs["condition"].unique()) == ["bg-20", "none"]
+        assert len(pairs) == len(expected)
+        errors = np.sort(pairs["abs_err_db"].to_numpy())
+        assert np.allclose(errors, np.sort(np.abs(expected["level_dbfs_a"].to_numpy() + 30.0)))
+    # a row missing from a condition asked for, in either form of file: refused
+    some = pred[pred["condition"].isin(wanted)]
+    for frame in (pred.drop(index=some.index[0]), some.iloc[1:]):
+        with pytest.raises(SystemExit, match="invalid submission"):
+            pairs_of(frame, wanted)
+    assert len(pairs_of(pred, None)) == len(present)

@@ -33,10 +33,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from paired_by_condition import condition_pairs  # beside this script
 
-from sssle_bench.leaderboard.build import present_pairs
 from sssle_bench.metrics import ScoreSettings
-from sssle_bench.scoring import validate_file
 from sssle_bench.significance import paired_bootstrap, per_mixture
 
 #: A run: (method, training-set size, seed); seed None is the mean of the seeds.
@@ -54,19 +53,6 @@ def read_run(folder: Path) -> tuple[int, int]:
     if not isinstance(size, int) or not isinstance(seed, int):
         raise SystemExit(f"{folder}: meta.toml has no whole max_train_mixtures and seed")
     return size, seed
-
-
-def load_pairs(
-    folder: Path, dataset: Path, split: str, settings: ScoreSettings, conditions: list[str]
-) -> pd.DataFrame:
-    """Present pairs (mixture id, condition, class, absolute error in dB) of one
-    submission, of ``conditions`` only."""
-    result, truth = validate_file(
-        folder / "predictions.csv", dataset, split, conditions=tuple(conditions)
-    )
-    if not result.ok:
-        raise SystemExit(f"{folder}: invalid submission: {result.problems[:3]}")
-    return present_pairs(result, truth, settings)
 
 
 def condition_table(
@@ -215,7 +201,7 @@ def main() -> None:
         name, pattern = spec.split("=", 1)
         for folder in map(Path, sorted(glob.glob(pattern))):
             size, seed = read_run(folder)
-            runs[(name, size, seed)] = load_pairs(
+            runs[(name, size, seed)] = condition_pairs(
                 folder, args.dataset, args.split, settings, conditions
             )
     if not runs:
@@ -223,7 +209,7 @@ def main() -> None:
     ref_name, ref_dir = args.reference.split("=", 1)
     reference = (
         ref_name,
-        load_pairs(Path(ref_dir), args.dataset, args.split, settings, conditions),
+        condition_pairs(Path(ref_dir), args.dataset, args.split, settings, conditions),
     )
     parts = [condition_table(runs, reference, c, settings) for c in conditions]
     curve = pd.concat([p[0] for p in parts], ignore_index=True)

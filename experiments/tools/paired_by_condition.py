@@ -10,10 +10,10 @@ resampled, the same resamples for both; as the leaderboard's ``pairwise.csv``, w
 gives the overall difference only). Prints one Markdown table. Two trainings of one
 variant (seeds, runs) compare the same way: how far apart are they?
 
-``--conditions``: only those conditions (submissions predicted for them alone, e.g.
-``predict --condition``, are then read with missing rows allowed). ``--by-class``: one
-table per pair with a row per class, and first each submission's own MAE per class
-and condition with its 95% bootstrap interval.
+``--conditions``: only those conditions (a submission holds exactly their rows, e.g.
+from ``predict --condition``, or every condition's; no row may be missing).
+``--by-class``: one table per pair with a row per class, and first each submission's
+own MAE per class and condition with its 95% bootstrap interval.
 """
 
 from __future__ import annotations
@@ -37,15 +37,22 @@ def condition_pairs(
     settings: ScoreSettings,
     conditions: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Present pairs (mixture id, condition, class, absolute error) of a submission, of
-    ``conditions`` only (None: all, every row required)."""
-    result, truth = validate_file(
-        submission / "predictions.csv", dataset, split, conditions is not None
-    )
+    """Present pairs (mixture id, condition, class, absolute error in dB) of a submission,
+    of ``conditions`` only (None: all).
+
+    Every row of those conditions is required: the file holds exactly their rows (a model
+    predicted for them alone, ``predict --condition``), or it is a complete submission of
+    every condition, whose other rows are then left out."""
+    wanted = None if conditions is None else tuple(conditions)
+    result, truth = validate_file(submission / "predictions.csv", dataset, split, conditions=wanted)
+    if not result.ok and wanted is not None:
+        whole, whole_truth = validate_file(submission / "predictions.csv", dataset, split)
+        if whole.ok:
+            result, truth = whole, whole_truth
     if not result.ok:
         raise SystemExit(f"{submission}: invalid submission: {result.problems[:3]}")
     pairs = present_pairs(result, truth, settings)
-    return pairs if conditions is None else pairs[pairs["condition"].isin(conditions)]
+    return pairs if wanted is None else pairs[pairs["condition"].isin(wanted)]
 
 
 def interval(
