@@ -120,8 +120,8 @@ def condition_table(
 
 def plot(curve: pd.DataFrame, reference: str) -> bytes:
     """One panel per condition: MAE (dB) against training mixtures per condition (log
-    axis), each method's seed mean with its 95% band and its seeds as dots; the
-    reference as a horizontal band."""
+    axis), each method's seed mean with its 95% band (and bars, seen where a method has
+    one size) and its seeds as dots; the reference as a horizontal band."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -142,6 +142,9 @@ def plot(curve: pd.DataFrame, reference: str) -> bytes:
             mean = group[group["seed"].isna()].sort_values("size")
             ax.plot(mean["size"], mean["mae_db"], "-o", color=color, label=method)
             ax.fill_between(mean["size"], mean["low_db"], mean["high_db"], color=color, alpha=0.2)
+            mae = mean["mae_db"]
+            spread = [mae - mean["low_db"], mean["high_db"] - mae]
+            ax.errorbar(mean["size"], mae, yerr=spread, fmt="none", color=color, capsize=4)
             seeds = group[group["seed"].notna()]
             ax.plot(seeds["size"], seeds["mae_db"], ".", color=color, alpha=0.6)
         ax.set_xscale("log")
