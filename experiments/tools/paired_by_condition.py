@@ -45,12 +45,14 @@ def condition_pairs(
     every condition, whose other rows are then left out."""
     wanted = None if conditions is None else tuple(conditions)
     result, truth = validate_file(submission / "predictions.csv", dataset, split, conditions=wanted)
+    problems = result.problems[:3]
     if not result.ok and wanted is not None:
         whole, whole_truth = validate_file(submission / "predictions.csv", dataset, split)
         if whole.ok:
             result, truth = whole, whole_truth
+        problems = f"as {', '.join(wanted)} alone: {problems}; as a whole: {whole.problems[:3]}"
     if not result.ok:
-        raise SystemExit(f"{submission}: invalid submission: {result.problems[:3]}")
+        raise SystemExit(f"{submission}: invalid submission: {problems}")
     pairs = present_pairs(result, truth, settings)
     return pairs if wanted is None else pairs[pairs["condition"].isin(wanted)]
 
