@@ -118,3 +118,25 @@ def test_condition_pairs_needs_every_row_of_the_conditions_asked(toy_dataset: Pa
         with pytest.raises(SystemExit, match="invalid submission"):
             pairs_of(frame, wanted)
     assert len(pairs_of(pred, None)) == len(present)
+
+
+def test_learning_curve_refuses_two_submissions_of_one_size_and_seed(
+    toy_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    tool = _tool("learning_curve")
+    truth = pd.read_csv(toy_dataset / "ground_truth" / "test.csv")
+    pred = truth[["mixture_id", "condition", "class"]].assign(level_db=-30.0)
+    for name in ("a-n10-s0", "a-n10-s0-again"):
+        folder = tmp_path / name
+        folder.mkdir()
+        pred.to_csv(folder / "predictions.csv", index=False)
+        (folder / "meta.toml").write_text("[parameters]\nmax_train_mixtures = 10\nseed = 0\n")
+    argv = [
+        "learning_curve.py", str(toy_dataset), "--method", f"a={tmp_path}/a-n*",
+        "--reference", f"prior={tmp_path}/a-n10-s0", "--conditions", "none", "--out",
+        str(tmp_path / "out"),
+    ]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit, match="a second a submission of size 10, seed 0"):
+        tool.main()
+    assert not (tmp_path / "out").exists()

@@ -204,6 +204,10 @@ def main() -> None:
         name, pattern = spec.split("=", 1)
         for folder in map(Path, sorted(glob.glob(pattern))):
             size, seed = read_run(folder)
+            if (name, size, seed) in runs:
+                raise SystemExit(
+                    f"{folder}: a second {name} submission of size {size}, seed {seed}"
+                )
             runs[(name, size, seed)] = condition_pairs(
                 folder, args.dataset, args.split, settings, conditions
             )
