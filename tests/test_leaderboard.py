@@ -119,8 +119,10 @@ def test_a_submissions_own_score_json_is_never_read(submissions, toy_dataset: Pa
 
 
 def test_a_rebuild_reuses_the_scores_the_leaderboard_kept(
-    submissions, toy_dataset: Path, tmp_path: Path
+    submissions, toy_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
+    from sssle_bench.leaderboard import build
+
     settings, out = ScoreSettings(bootstrap=0), tmp_path / "out"
     said: list[str] = []
     build_leaderboard(submissions, toy_dataset, out, settings=settings, echo=said.append)
@@ -135,6 +137,11 @@ def test_a_rebuild_reuses_the_scores_the_leaderboard_kept(
     cached[0].write_text(json.dumps({**doc, "cache_key": "0" * 64}))
     build_leaderboard(submissions, toy_dataset, out, settings=settings, echo=said.append)
     assert len(said) == 1
+    # documents computed by another version of the figures are not reused either
+    said.clear()
+    monkeypatch.setattr(build, "FIGURES_VERSION", build.FIGURES_VERSION + 1)
+    build_leaderboard(submissions, toy_dataset, out, settings=settings, echo=said.append)
+    assert said == [f"scoring {f}" for f in submissions]
 
 
 def test_cli_errors(toy_dataset: Path, tmp_path: Path):

@@ -160,15 +160,59 @@ def test_group_quantiles_equal_numpy_per_group(n_groups: int):
             assert got == pytest.approx(np.quantile(members, q), rel=1e-12)
 
 
-def test_quantile_from_counts_interpolates_within_bins():
+def test_quantile_from_counts_places_order_statistics_inside_their_bins():
+    """numpy's linear quantile of the counted values, the j-th of a bin's c values at
+    (j + 0.5) / c of its width (bins are 0.02 dB wide below 30 dB)."""
     counts = np.zeros((1, 4))
-    counts[0, :2] = [1, 1]
-    # Bins are 0.02 dB wide below 30 dB: the median is the first bin's upper edge.
+    counts[0, :2] = [1, 1]  # one value in [0, 0.02), one in [0.02, 0.04): 0.01 and 0.03
     assert quantile_from_counts(counts, 0.5)[0] == pytest.approx(0.02)
-    # With 2 values below the histogram and 4 in total, the median is the histogram's start.
-    assert quantile_from_counts(counts, 0.5, below=np.array([2.0]), total=np.array([4.0]))[
-        0
-    ] == pytest.approx(0.0)
+    assert quantile_from_counts(counts, 0.9)[0] == pytest.approx(0.01 * 0.1 + 0.03 * 0.9)
+    # One value below the histogram: ranks 1 and 2 are its two values.
+    below, total = np.array([1.0]), np.array([3.0])
+    assert quantile_from_counts(counts, 0.5, below, total)[0] == pytest.approx(0.01)
+    assert quantile_from_counts(counts, 0.9, below, total)[0] == pytest.approx(0.026)
+    # Two values in one bin sit at its quarter and three quarters.
+    two = np.array([[2.0, 0.0, 0.0]])
+    assert quantile_from_counts(two, 0.0)[0] == pytest.approx(0.005)
+    assert quantile_from_counts(two, 1.0)[0] == pytest.approx(0.015)
+    # A needed rank outside the histogram, or nothing counted: NaN.
+    assert np.isnan(quantile_from_counts(counts, 0.5, np.array([2.0]), np.array([4.0]))[0])
+    assert np.isnan(quantile_from_counts(np.zeros((1, 3)), 0.5)[0])
+
+
+def test_bootstrap_quantile_bounds_match_an_exact_bootstrap_on_gapped_errors():
+    """Errors in two clusters with a gap (as missing rows scored as absent make them): each
+    resample's median and p90 is numpy's quantile of the resampled errors to within a bin
+    (0.02 dB here), so the bounds match an exact bootstrap with the same draws. Reading
+    the quantile as the histogram's inverse CDF put the median's bounds several dB below
+    the exact ones, and below the median itself."""
+    from sssle_bench.bootstrap import resample_weights
+    from sssle_bench.metrics import _CHUNK
+
+    rng = np.random.default_rng(7)
+    n_mix, n_res = 60, 200
+    rows, errors = [], []
+    for m in range(n_mix):
+        # every mixture adds one small and one large error: the median lies in the gap
+        for k, error in [("a", rng.uniform(0.5, 3.0)), ("b", rng.uniform(20.0, 25.0))]:
+            rows.append((f"m{m:02d}", "none", k, -40.0, -40.0 + float(error)))
+            errors.append((m, float(error)))
+    truth, pred = case(rows)
+    settings = ScoreSettings(weighting="Z", bootstrap=n_res, seed=3)
+    got = score(truth, pred, settings)["overall"]["all"]
+    draws = np.random.default_rng(3)
+    w = np.concatenate(
+        [resample_weights(draws, n_mix, min(_CHUNK, n_res - d)) for d in range(0, n_res, _CHUNK)]
+    )
+    mix = np.array([m for m, _ in errors])
+    err = np.array([e for _, e in errors], dtype=np.float32).astype(np.float64)
+    for q, fig in [(0.5, "median_present_db"), (0.9, "p90_present_db")]:
+        exact = [np.quantile(np.repeat(err, w[r][mix].astype(int)), q) for r in range(n_res)]
+        lo, hi = np.quantile(exact, [0.025, 0.975])
+        assert abs(got[fig]["ci_low"] - lo) <= 0.02, (fig, got[fig], lo, hi)
+        assert abs(got[fig]["ci_high"] - hi) <= 0.02, (fig, got[fig], lo, hi)
+    median = got["median_present_db"]
+    assert 3 < median["ci_low"] <= median["value"] <= median["ci_high"] < 20  # in the gap
 
 
 def test_windowed_quantiles_equal_a_full_histogram_bootstrap():

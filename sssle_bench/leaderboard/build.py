@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..dataset import load_manifest
 from ..errors import SssleError, excerpt
-from ..metrics import SCHEMA_VERSION, ScoreSettings, pair_stats, truth_column
+from ..metrics import FIGURES_VERSION, SCHEMA_VERSION, ScoreSettings, pair_stats, truth_column
 from ..paths import is_safe_name, make_dir, remove_file, write_bytes, write_text
 from ..scoring import (
     load_intervals,
@@ -49,11 +49,13 @@ def score_key(
     intervals_truth_sha256: str | None,
 ) -> str:
     """What a score document is a function of, hashed: the predictions' bytes (and interval
-    predictions'), the split's exact ground truth (and interval truth), the settings and the
-    schema. Two submissions with the same key have the same figures."""
+    predictions'), the split's exact ground truth (and interval truth), the settings, the
+    schema and the figures' computation (:data:`~..metrics.FIGURES_VERSION`). Two
+    submissions with the same key have the same figures."""
     blob = json.dumps(
         {
             "schema_version": SCHEMA_VERSION,
+            "figures_version": FIGURES_VERSION,
             "recipe_hash": identity["recipe_hash"],
             "split": identity["split"],
             "ground_truth_sha256": identity["ground_truth_sha256"],
