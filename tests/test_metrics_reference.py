@@ -175,3 +175,57 @@ def test_a_frozen_score_document_is_unchanged():
             assert a == b, where
 
     close(json.loads(text), frozen, "score")
+
+
+def test_confidence_intervals_equal_an_exact_bootstrap_by_the_reference_scorer():
+    """Every figure's 95% CI of every group: the reference scorer applied to each resample
+    (the rows of each mixture repeated as often as the resample draws it, the draws being
+    metrics.py's own), then percentiles. Mean-type figures to float32 sums, median and
+    p90 to their histogram bins (0.02 dB below 30 dB, 0.5 above)."""
+    import numpy as np
+
+    from sssle_bench.bootstrap import resample_weights
+    from sssle_bench.metrics import _CHUNK
+
+    rng = np.random.default_rng(11)
+    n_mix, n_res, seed = 30, 120, 4
+    rows = []
+    for m in range(n_mix):
+        for c in ["none", "bg-20"]:
+            for k in ["dog", "car", "saw"]:
+                present = bool(rng.random() < 0.6)
+                true = float(rng.uniform(-70, -20)) if present else math.nan
+                if rng.random() < 0.15:
+                    pred = -math.inf
+                elif present:
+                    pred = true + float(rng.normal(0, 4))
+                else:
+                    pred = float(rng.uniform(-90, -40))
+                rows.append({"mixture_id": f"m{m:02d}", "condition": c, "class": k,
+                             "present": present, "true": true, "pred": pred})  # fmt: skip
+    s = ScoreSettings(bootstrap=n_res, seed=seed)
+    got = score(*frames(rows), s)
+    draws = np.random.default_rng(seed)
+    w = np.concatenate(
+        [resample_weights(draws, n_mix, min(_CHUNK, n_res - d)) for d in range(0, n_res, _CHUNK)]
+    )
+    resampled = [
+        reference_score([r for r in rows for _ in range(int(w[i][int(r["mixture_id"][1:])]))], s)
+        for i in range(n_res)
+    ]
+    checked = 0
+    for key, groups in resampled[0].items():
+        for name in groups:
+            for fig in FIGURES:
+                sample = [d[key][name][fig] for d in resampled if d[key].get(name)]
+                sample = [v for v in sample if v is not None]
+                lo, hi = np.quantile(sample, [0.025, 0.975])
+                ci = got[key][name][fig]
+                if fig in ("median_present_db", "p90_present_db"):
+                    tol = 0.5 if hi >= 29.9 else 0.02
+                else:
+                    tol = 1e-4
+                assert abs(ci["ci_low"] - lo) <= tol, (key, name, fig, ci, lo)
+                assert abs(ci["ci_high"] - hi) <= tol, (key, name, fig, ci, hi)
+                checked += 1
+    assert checked == (1 + 2 + 3) * len(FIGURES)
