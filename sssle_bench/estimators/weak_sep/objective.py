@@ -178,6 +178,17 @@ def objective_at_reference_masks(
     :func:`~.losses.reference_masks` (needs a dataset with saved sources), with the
     training split's margin of that condition: what the objective prefers. With
     ``terms``: every loss term's mean (a dict per mask set) instead of the total."""
+    values = objective_per_mixture(model, dataset, split, condition, n)
+    means = {name: {t: float(np.mean(v)) for t, v in d.items()} for name, d in values.items()}
+    return means if terms else {name: d["total"] for name, d in means.items()}
+
+
+def objective_per_mixture(
+    model: Model, dataset: GeneratedDataset, split: str, condition: str, n: int = 24
+) -> dict[str, dict[str, np.ndarray]]:
+    """Every loss term of each of the first ``n`` mixtures of ``condition`` at each of
+    :func:`~.losses.reference_masks`: ``{mask set: {term: (n,) array}}``, mixtures in
+    the split's order (see :func:`objective_at_reference_masks`)."""
     margin = training_margin(dataset, "train", condition, model.config)
 
     def mag(audio: np.ndarray) -> torch.Tensor:
@@ -203,5 +214,4 @@ def objective_at_reference_masks(
                 )
             for term, value in values.items():
                 sums.setdefault(name, {}).setdefault(term, []).append(float(value))
-    means = {name: {t: float(np.mean(v)) for t, v in d.items()} for name, d in sums.items()}
-    return means if terms else {name: d["total"] for name, d in means.items()}
+    return {name: {t: np.array(v) for t, v in d.items()} for name, d in sums.items()}
