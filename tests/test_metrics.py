@@ -186,8 +186,7 @@ def test_bootstrap_quantile_bounds_match_an_exact_bootstrap_on_gapped_errors():
     (0.02 dB here), so the bounds match an exact bootstrap with the same draws. Reading
     the quantile as the histogram's inverse CDF put the median's bounds several dB below
     the exact ones, and below the median itself."""
-    from sssle_bench.bootstrap import resample_weights
-    from sssle_bench.metrics import _CHUNK
+    from .conftest import score_draws
 
     rng = np.random.default_rng(7)
     n_mix, n_res = 60, 200
@@ -200,10 +199,7 @@ def test_bootstrap_quantile_bounds_match_an_exact_bootstrap_on_gapped_errors():
     truth, pred = case(rows)
     settings = ScoreSettings(weighting="Z", bootstrap=n_res, seed=3)
     got = score(truth, pred, settings)["overall"]["all"]
-    draws = np.random.default_rng(3)
-    w = np.concatenate(
-        [resample_weights(draws, n_mix, min(_CHUNK, n_res - d)) for d in range(0, n_res, _CHUNK)]
-    )
+    w = score_draws(3, n_mix, n_res)
     mix = np.array([m for m, _ in errors])
     err = np.array([e for _, e in errors], dtype=np.float32).astype(np.float64)
     for q, fig in [(0.5, "median_present_db"), (0.9, "p90_present_db")]:

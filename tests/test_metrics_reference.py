@@ -184,8 +184,7 @@ def test_confidence_intervals_equal_an_exact_bootstrap_by_the_reference_scorer()
     p90 to their histogram bins (0.02 dB below 30 dB, 0.5 above)."""
     import numpy as np
 
-    from sssle_bench.bootstrap import resample_weights
-    from sssle_bench.metrics import _CHUNK
+    from .conftest import score_draws
 
     rng = np.random.default_rng(11)
     n_mix, n_res, seed = 30, 120, 4
@@ -205,10 +204,7 @@ def test_confidence_intervals_equal_an_exact_bootstrap_by_the_reference_scorer()
                              "present": present, "true": true, "pred": pred})  # fmt: skip
     s = ScoreSettings(bootstrap=n_res, seed=seed)
     got = score(*frames(rows), s)
-    draws = np.random.default_rng(seed)
-    w = np.concatenate(
-        [resample_weights(draws, n_mix, min(_CHUNK, n_res - d)) for d in range(0, n_res, _CHUNK)]
-    )
+    w = score_draws(seed, n_mix, n_res)
     resampled = [
         reference_score([r for r in rows for _ in range(int(w[i][int(r["mixture_id"][1:])]))], s)
         for i in range(n_res)
