@@ -28,7 +28,12 @@ N_BINS = EDGES.size - 1
 
 
 def resample_weights(rng: np.random.Generator, n_mix: int, n_resamples: int) -> np.ndarray:
-    """How often each mixture is drawn in each resample: ``(n_resamples, n_mix)`` float32."""
+    """How often each mixture is drawn in each resample: ``(n_resamples, n_mix)`` float32.
+
+    numpy's int32 draws continue one stream across calls, so consecutive calls give the
+    rows of one call for all of them (tested): a bootstrap drawn in chunks draws the
+    same resamples as one drawn at once.
+    """
     picks = rng.integers(0, n_mix, size=(n_resamples, n_mix), dtype=np.int32)
     weights = np.empty((n_resamples, n_mix), dtype=np.float32)
     for r in range(n_resamples):
@@ -39,6 +44,13 @@ def resample_weights(rng: np.random.Generator, n_mix: int, n_resamples: int) -> 
 def error_bins(abs_err: np.ndarray) -> np.ndarray:
     """Histogram bin index of each |error|."""
     return np.clip(np.searchsorted(EDGES, abs_err, side="right") - 1, 0, N_BINS - 1)
+
+
+def cumulative_bins(codes: np.ndarray, bins: np.ndarray, n_groups: int) -> np.ndarray:
+    """``(n_groups, N_BINS)``: per group, how many pairs fall in each bin or below
+    (``codes`` in ``0 .. n_groups - 1``, ``bins`` from :func:`error_bins`)."""
+    counts = np.bincount(codes * N_BINS + bins, minlength=n_groups * N_BINS)
+    return np.cumsum(counts.reshape(n_groups, N_BINS), axis=1)
 
 
 def quantile_from_counts(
@@ -109,31 +121,36 @@ class QuantileWindow:
         mix: np.ndarray,
         codes: np.ndarray,
         bins: np.ndarray,
-        sorted_bins: list[np.ndarray],
+        bin_cum: np.ndarray,
         n_mix: int,
         mixtures_per_group: np.ndarray | None = None,
         full: bool = False,
     ) -> QuantileWindow:
-        """``mix``/``codes``/``bins`` of the pairs to count; ``sorted_bins[g]`` ascending.
+        """``mix``/``codes``/``bins`` of the pairs to count; ``bin_cum`` ``(n_groups,
+        N_BINS)``: each group's cumulative count of pairs per bin (:func:`cumulative_bins`).
 
         ``mixtures_per_group`` (how many mixtures have pairs in each group; counted
         here if not given) sets the window widths.
         """
         from scipy.sparse import csr_matrix
 
-        n_groups = len(sorted_bins)
+        n_groups = bin_cum.shape[0]
         lo = np.zeros(n_groups, dtype=np.int64)
         hi = np.full(n_groups, N_BINS - 1, dtype=np.int64)
         if not full:
             if mixtures_per_group is None:
                 seen = np.bincount(mix * n_groups + codes, minlength=n_mix * n_groups)
                 mixtures_per_group = (seen.reshape(n_mix, n_groups) > 0).sum(axis=0)
-            for g, b in enumerate(sorted_bins):
-                if b.size == 0:
+            for g, cum in enumerate(bin_cum):
+                size = int(cum[-1])
+                if size == 0:
                     continue
                 delta = max(0.01, 6.0 * np.sqrt(q * (1 - q) / max(mixtures_per_group[g], 1)))
-                lo[g] = b[int(np.floor(max(q - delta, 0.0) * (b.size - 1)))]
-                hi[g] = b[int(np.ceil(min(q + delta, 1.0) * (b.size - 1)))]
+                # the bin of the k-th smallest pair (0-based): the first bin counting > k
+                k_lo = int(np.floor(max(q - delta, 0.0) * (size - 1)))
+                k_hi = int(np.ceil(min(q + delta, 1.0) * (size - 1)))
+                lo[g] = np.searchsorted(cum, k_lo, side="right")
+                hi[g] = np.searchsorted(cum, k_hi, side="right")
         first, width = int(lo.min()), int(hi.max() - lo.min() + 1)
         low, high = lo[codes], hi[codes]
         under = bins < low

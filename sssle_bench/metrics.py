@@ -29,7 +29,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .bootstrap import QuantileWindow, WindowStack, error_bins, resample_weights
+from .bootstrap import (
+    QuantileWindow,
+    WindowStack,
+    cumulative_bins,
+    error_bins,
+    resample_weights,
+)
 from .errors import SssleError, excerpt
 from .validation import MAX_LEVEL_DB
 
@@ -52,6 +58,9 @@ FIGURES: dict[str, bool] = {
 #: Per-pair statistics summed per group (false alarms = detected - tp, misses = n_present - tp).
 _STATS = ("n_present", "abs_err", "err", "n_all", "all_err", "tp", "detected")
 _K = len(_STATS)
+#: Resamples per chunk of the bootstrap. The mean-type intervals' last float32 digits
+#: depend on the shape of the chunk's product (BLAS kernels), so changing it changes
+#: score bytes; larger chunks measured no faster on 100k mixtures (benchmarks/README.md).
 _CHUNK = 50
 _QUANTILES = {0.5: "median_present_db", 0.9: "p90_present_db"}
 #: Lowest ``floor_db`` (dB re full scale): 16-bit audio's noise floor is near -98 dB.
@@ -314,8 +323,7 @@ def score_pairs(
         point.append(figs)
     draws = None
     if s.bootstrap > 0 and n_mix > 0:
-        ranked = present_idx[np.argsort(present_err)]
-        draws = _bootstrap(breakdowns, sums, mix, abs_err, ranked, n_mix, s)
+        draws = _bootstrap(breakdowns, sums, mix, abs_err, present_idx, n_mix, s)
     alpha = (1 - s.ci_level) / 2
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for i, b in enumerate(breakdowns):
@@ -348,22 +356,19 @@ def _bootstrap(
     sums: list[np.ndarray],
     mix: np.ndarray,
     abs_err: np.ndarray,
-    ranked: np.ndarray,
+    present_idx: np.ndarray,
     n_mix: int,
     s: ScoreSettings,
 ) -> list[dict[str, np.ndarray]]:
     """Per-resample figures: ``[{figure: (n_resamples, groups)}]`` per breakdown."""
-    bins, ranked_mix = error_bins(abs_err[ranked]), mix[ranked]
+    bins, present_mix = error_bins(abs_err[present_idx]), mix[present_idx]
     windows = []
     for bd, sm in zip(breakdowns, sums, strict=True):
-        codes = bd.codes[ranked]
+        codes = bd.codes[present_idx]
         keep = codes >= 0
         kept_codes, kept_bins = codes[keep], bins[keep]
-        # Pairs are in ascending error order; a stable radix sort by group keeps that order.
-        grouped = kept_bins[np.argsort(kept_codes.astype(np.int16), kind="stable")]
-        bounds = np.cumsum(np.bincount(kept_codes, minlength=len(bd.names)))[:-1]
-        sorted_bins = np.split(grouped, bounds)
-        args = (ranked_mix[keep], kept_codes, kept_bins, sorted_bins, n_mix)
+        bin_cum = cumulative_bins(kept_codes, kept_bins, len(bd.names))
+        args = (present_mix[keep], kept_codes, kept_bins, bin_cum, n_mix)
         # mixtures with a present pair in each group, from the per-mixture sums
         per_group = (sm.reshape(n_mix, len(bd.names), _K)[..., 0] > 0).sum(axis=0)
         windows.append({q: (QuantileWindow.build(q, *args, per_group), args) for q in _QUANTILES})

@@ -22,18 +22,13 @@ TOY = REPO / "recipes" / "toy.toml"
 
 def score_draws(seed: int, n_mix: int, n_resamples: int):
     """The resample weights ``(n_resamples, n_mix)`` that ``metrics.score`` draws with
-    ``ScoreSettings(seed=seed, bootstrap=n_resamples)`` (seeded, ``_CHUNK`` at a time),
-    for tests that recompute its intervals by hand."""
+    ``ScoreSettings(seed=seed, bootstrap=n_resamples)`` (in chunks, which continue one
+    stream: the same as one call), for tests that recompute its intervals by hand."""
     import numpy as np
 
     from sssle_bench.bootstrap import resample_weights
-    from sssle_bench.metrics import _CHUNK
 
-    rng = np.random.default_rng(seed)
-    return np.concatenate(
-        [resample_weights(rng, n_mix, min(_CHUNK, n_resamples - d))
-         for d in range(0, n_resamples, _CHUNK)]
-    )  # fmt: skip
+    return resample_weights(np.random.default_rng(seed), n_mix, n_resamples)
 
 
 def tree_digest(root: Path, skip: tuple[str, ...] = (".sssle",)) -> dict[str, str]:

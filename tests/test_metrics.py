@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sssle_bench.bootstrap import quantile_from_counts
 from sssle_bench.metrics import ScoreSettings, group_quantiles, score
@@ -212,25 +214,57 @@ def test_bootstrap_quantile_bounds_match_an_exact_bootstrap_on_gapped_errors():
 
 
 def test_windowed_quantiles_equal_a_full_histogram_bootstrap():
-    from sssle_bench.bootstrap import QuantileWindow, error_bins, resample_weights
+    from sssle_bench.bootstrap import (
+        QuantileWindow,
+        cumulative_bins,
+        error_bins,
+        resample_weights,
+    )
 
     rng = np.random.default_rng(0)
     n_mix, per = 300, 4
     mix = np.repeat(np.arange(n_mix), per)
     err = np.abs(rng.normal(0, 5, mix.size))
     codes = rng.integers(0, 2, mix.size)
-    order = np.argsort(err)
-    mix, err, codes = mix[order], err[order], codes[order]
     bins = error_bins(err)
-    sorted_bins = [bins[codes == g] for g in range(2)]
+    bin_cum = cumulative_bins(codes, bins, 2)
     w = resample_weights(np.random.default_rng(1), n_mix, 40)
     totals = np.stack([w @ np.bincount(mix[codes == g], minlength=n_mix) for g in range(2)], 1)
     for q in (0.5, 0.9):
-        narrow = QuantileWindow.build(q, mix, codes, bins, sorted_bins, n_mix)
-        full = QuantileWindow.build(q, mix, codes, bins, sorted_bins, n_mix, full=True)
+        narrow = QuantileWindow.build(q, mix, codes, bins, bin_cum, n_mix)
+        full = QuantileWindow.build(q, mix, codes, bins, bin_cum, n_mix, full=True)
         assert narrow.inside.nnz < full.inside.nnz
         wt = np.ascontiguousarray(w.T)
         a, missed = narrow.draws(w, wt, totals)
         b, _ = full.draws(w, wt, totals)
         assert not missed
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 40)), min_size=1, max_size=60))
+def test_cumulative_bins_locate_every_order_statistic(pairs):
+    """The window bounds read the bin of a group's k-th smallest pair from its cumulative
+    counts: the same bin as the k-th entry of the group's sorted bins, for every k."""
+    from sssle_bench.bootstrap import cumulative_bins
+
+    codes = np.array([c for c, _ in pairs])
+    bins = np.array([b for _, b in pairs])
+    cum = cumulative_bins(codes, bins, 4)
+    for g in range(4):
+        ranked = np.sort(bins[codes == g])
+        assert cum[g, -1] == ranked.size
+        got = [int(np.searchsorted(cum[g], k, side="right")) for k in range(ranked.size)]
+        assert got == ranked.tolist()
+
+
+def test_resample_weights_continue_one_stream_across_calls():
+    """A bootstrap is drawn in chunks: the weights of consecutive calls (odd sizes, so a
+    call may end inside a 64-bit draw) equal those of one call for all the rows."""
+    from sssle_bench.bootstrap import resample_weights
+
+    for n_mix in (7, 3001):
+        whole = resample_weights(np.random.default_rng(5), n_mix, 123)
+        rng = np.random.default_rng(5)
+        parts = [resample_weights(rng, n_mix, k) for k in (1, 51, 3, 68)]
+        np.testing.assert_array_equal(np.concatenate(parts), whole)
+        assert whole.sum(axis=1).tolist() == [n_mix] * 123
