@@ -20,6 +20,7 @@ from sssle_bench.estimators.sup_sep import (
     make_sup_config,
     prior_weights,
     separation_loss,
+    separation_terms,
 )
 
 QUICK = {"preset": "cpu", "epochs": 2, "batch_size": 4, "conditions": ["none"]}
@@ -45,6 +46,11 @@ def test_separation_loss_on_a_hand_made_clip():
     # class 0: 0.25 x 2 per frame x weight 2 = 2 over 4; class 1: frame 1 (1 + 1) / 0.75 over 4
     expected = 2 * 0.25 * 4 / 4 + (2 / 0.75) / 4
     assert float(separation_loss(x, masks, sources, frames, w)) == pytest.approx(expected)
+    # per class (the probe's terms): class 0 2 x 0.25 x 4 / 4, class 1 (2 / 0.75) / 4
+    terms = separation_terms(x, masks, sources, frames, w)
+    assert terms.shape == (1, 2)
+    assert terms[0].tolist() == pytest.approx([0.5, (2 / 0.75) / 4])
+    assert float(separation_terms(x, masks, sources, silent)[0, 1]) == 0.0
 
 
 def test_config_presets_and_refusals():

@@ -140,30 +140,3 @@ def test_learning_curve_refuses_two_submissions_of_one_size_and_seed(
     with pytest.raises(SystemExit, match="a second a submission of size 10, seed 0"):
         tool.main()
     assert not (tmp_path / "out").exists()
-
-
-def test_probe_sup_sep_class_terms_sum_to_the_training_loss():
-    torch = pytest.importorskip("torch")
-    from sssle_bench.estimators.sup_sep import prior_weights, separation_loss
-
-    tool = _tool("probe_sup_sep")
-    gen = torch.Generator().manual_seed(0)
-    x = torch.rand(2, 3, 4, generator=gen)
-    masks = torch.rand(2, 2, 3, 4, generator=gen)
-    sources = torch.rand(2, 2, 3, 4, generator=gen)
-    frames = torch.tensor([[1.0, 1.0, 0.0, 1.0], [0.0, 1.0, 1.0, 1.0]])
-    weights = prior_weights((sources.sum(dim=2) > 1.5).float(), torch.tensor([0.25, 0.5]))
-    terms = tool.class_terms(x, masks, sources, frames, weights)
-    assert terms.shape == (2,)
-    assert float(terms.sum()) == pytest.approx(
-        float(separation_loss(x, masks, sources, frames, weights)), rel=1e-6
-    )
-    # by hand: one clip, one class, one bin, two frames (one silent), weight 2
-    one = tool.class_terms(
-        torch.tensor([[[2.0, 5.0]]]),
-        torch.tensor([[[[0.5, 0.0]]]]),
-        torch.tensor([[[[3.0, 1.0]]]]),
-        torch.tensor([[1.0, 0.0]]),
-        torch.full((1, 1, 2), 2.0),
-    )
-    assert float(one[0]) == pytest.approx(4.0)  # |3 - 2 * 0.5| * 2 / (1 frame * 1 bin)

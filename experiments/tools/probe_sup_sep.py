@@ -6,8 +6,9 @@
 For each condition's separator, on ``--limit`` evenly spaced mixtures of ``--split``
 (with their saved sources): the mean mask of each class in the frames where its isolated
 source sounds and where it does not, and each class's term of the supervised training
-loss (``sup_sep.separation_loss``: L1 on window-scaled magnitudes, the model's
-class-prior frame weights from its ``history.json``) for three masks: the model's, the
+loss (``sup_sep.separation_terms``, mean over clips: L1 on window-scaled magnitudes,
+the model's class-prior frame weights from its ``history.json``) for three masks: the
+model's, the
 ideal ratio mask ``min(|S_k| / |X|, 1)`` and the zero mask. A model whose term equals
 the zero mask's, while the ideal ratio mask's is far lower, has collapsed to silence
 for that class although its loss prefers separating it. Prints Markdown tables (loss
@@ -23,17 +24,14 @@ from pathlib import Path
 import torch
 
 from sssle_bench.dataset import GeneratedDataset
-from sssle_bench.estimators.sup_sep import SupSep, _Clips, active_frames, prior_weights
+from sssle_bench.estimators.sup_sep import (
+    SupSep,
+    _Clips,
+    active_frames,
+    prior_weights,
+    separation_terms,
+)
 from sssle_bench.estimators.weak_sep.losses import non_silent_frames
-
-
-def class_terms(
-    x: torch.Tensor, masks: torch.Tensor, sources: torch.Tensor, frames: torch.Tensor, w
-) -> torch.Tensor:
-    """Per class, ``separation_loss``'s term (its sum over classes is the loss)."""
-    diff = (sources - x[:, None] * masks).abs() * frames[:, None, None, :] * w[:, :, None, :]
-    count = frames.sum(dim=1).clamp(min=1.0) * x.shape[1]
-    return (diff.sum(dim=(2, 3)) / count[:, None]).mean(dim=0)
 
 
 def main() -> None:
@@ -58,7 +56,7 @@ def main() -> None:
         weights = prior_weights(active, priors)
         ideal = (src / (x[:, None] + 1e-12)).clamp(0.0, 1.0)
         terms = {
-            name: class_terms(x, m, src, frames, weights)
+            name: separation_terms(x, m, src, frames, weights).mean(dim=0)
             for name, m in (("model", masks), ("ideal", ideal), ("zero", torch.zeros_like(masks)))
         }
         print(f"\n{condition} ({len(clips.audio)} {args.split} mixtures)\n")

@@ -149,6 +149,24 @@ def make_sup_config(raw: dict[str, Any]) -> SupSepConfig:
     return SupSepConfig(**merged)
 
 
+def separation_terms(
+    x: torch.Tensor,
+    masks: torch.Tensor,
+    sources: torch.Tensor,
+    frames: torch.Tensor,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``(B, K)``: the supervised loss's term of each clip and class. Mixture ``x``
+    ``(B, F, T)``, masks and isolated sources ``(B, K, F, T)`` (window-scaled
+    magnitudes), non-silent frames ``(B, T)``, per-frame weights ``(B, K, T)`` (None:
+    1): ``sum |S_k - X M_k| w_k`` over non-silent elements / (non-silent frames x F)."""
+    diff = (sources - x[:, None] * masks).abs() * frames[:, None, None, :]
+    if weights is not None:
+        diff = diff * weights[:, :, None, :]
+    count = frames.sum(dim=1).clamp(min=1.0) * x.shape[1]
+    return diff.sum(dim=(2, 3)) / count[:, None]
+
+
 def separation_loss(
     x: torch.Tensor,
     masks: torch.Tensor,
@@ -156,16 +174,9 @@ def separation_loss(
     frames: torch.Tensor,
     weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The original's supervised loss on window-scaled magnitudes: mixture ``x``
-    ``(B, F, T)``, masks and isolated sources ``(B, K, F, T)``, non-silent frames
-    ``(B, T)``, per-frame weights ``(B, K, T)`` (None: 1). Per clip and class:
-    ``sum |S_k - X M_k| w_k`` over non-silent elements / (non-silent frames x F); summed
-    over classes, mean over the batch."""
-    diff = (sources - x[:, None] * masks).abs() * frames[:, None, None, :]
-    if weights is not None:
-        diff = diff * weights[:, :, None, :]
-    count = frames.sum(dim=1).clamp(min=1.0) * x.shape[1]
-    return (diff.sum(dim=(2, 3)) / count[:, None]).sum(dim=1).mean()
+    """The original's supervised loss on window-scaled magnitudes: the terms of
+    :func:`separation_terms` summed over classes, mean over the batch."""
+    return separation_terms(x, masks, sources, frames, weights).sum(dim=1).mean()
 
 
 def prior_weights(active: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
