@@ -8,11 +8,10 @@ For each condition's separator, on ``--limit`` evenly spaced mixtures of ``--spl
 source sounds and where it does not, and each class's term of the supervised training
 loss (``sup_sep.separation_terms``, mean over clips: L1 on window-scaled magnitudes,
 the model's class-prior frame weights from its ``history.json``) for three masks: the
-model's, the
-ideal ratio mask ``min(|S_k| / |X|, 1)`` and the zero mask. A model whose term equals
-the zero mask's, while the ideal ratio mask's is far lower, has collapsed to silence
-for that class although its loss prefers separating it. Prints Markdown tables (loss
-terms x 1e4).
+model's, the ideal ratio mask ``min(|S_k| / |X|, 1)`` and the zero mask. A model whose
+term equals the zero mask's, while the ideal ratio mask's is far lower, has collapsed to
+silence for that class although its loss prefers separating it. Prints Markdown tables
+(loss terms x 1e4).
 """
 
 from __future__ import annotations
