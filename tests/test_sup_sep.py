@@ -34,10 +34,14 @@ def test_separation_loss_on_a_hand_made_clip():
     sources = torch.tensor([[[[0.5, 0.5], [0.5, 0.5]], [[1.0, 0.0], [1.0, 0.0]]]])
     masks = torch.stack([torch.full((2, 2), 0.25), torch.ones(2, 2)])[None]
     frames = torch.ones(1, 2)
-    assert float(separation_loss(x, masks, sources, frames)) == pytest.approx(0.25 + 0.5)
+    assert float(separation_loss(separation_terms(x, masks, sources, frames))) == pytest.approx(
+        0.25 + 0.5
+    )
     # frame 1 silent: only frame 0 counts, over 1 frame x 2 bins: (0.25 x 2 + 0) / 2
     silent = torch.tensor([[1.0, 0.0]])
-    assert float(separation_loss(x, masks, sources, silent)) == pytest.approx(0.25)
+    assert float(separation_loss(separation_terms(x, masks, sources, silent))) == pytest.approx(
+        0.25
+    )
     # class-prior weights: class 1 sounds in frame 0 only; p = (0.5, 0.25)
     active = active_frames(sources)
     assert active.tolist() == [[[1.0, 1.0], [1.0, 0.0]]]
@@ -45,7 +49,9 @@ def test_separation_loss_on_a_hand_made_clip():
     assert torch.allclose(w, torch.tensor([[[2.0, 2.0], [4.0, 1 / 0.75]]]))
     # class 0: 0.25 x 2 per frame x weight 2 = 2 over 4; class 1: frame 1 (1 + 1) / 0.75 over 4
     expected = 2 * 0.25 * 4 / 4 + (2 / 0.75) / 4
-    assert float(separation_loss(x, masks, sources, frames, w)) == pytest.approx(expected)
+    assert float(separation_loss(separation_terms(x, masks, sources, frames, w))) == pytest.approx(
+        expected
+    )
     # per class (the probe's terms): class 0 2 x 0.25 x 4 / 4, class 1 (2 / 0.75) / 4
     terms = separation_terms(x, masks, sources, frames, w)
     assert terms.shape == (1, 2)

@@ -167,16 +167,10 @@ def separation_terms(
     return diff.sum(dim=(2, 3)) / count[:, None]
 
 
-def separation_loss(
-    x: torch.Tensor,
-    masks: torch.Tensor,
-    sources: torch.Tensor,
-    frames: torch.Tensor,
-    weights: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """The original's supervised loss on window-scaled magnitudes: the terms of
+def separation_loss(terms: torch.Tensor) -> torch.Tensor:
+    """The original's supervised loss on window-scaled magnitudes: the ``(B, K)`` terms of
     :func:`separation_terms` summed over classes, mean over the batch."""
-    return separation_terms(x, masks, sources, frames, weights).sum(dim=1).mean()
+    return terms.sum(dim=1).mean()
 
 
 def prior_weights(active: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
@@ -292,7 +286,7 @@ class SupSep(BaseEstimator):
                     if self.cfg.class_prior_weighting
                     else None
                 )
-                loss = separation_loss(x, net(feats), src, frames, weights)
+                loss = separation_loss(separation_terms(x, net(feats), src, frames, weights))
                 if opt is not None:
                     opt.zero_grad()
                     loss.backward()
