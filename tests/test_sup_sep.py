@@ -49,11 +49,9 @@ def test_separation_loss_on_a_hand_made_clip():
     assert torch.allclose(w, torch.tensor([[[2.0, 2.0], [4.0, 1 / 0.75]]]))
     # class 0: 0.25 x 2 per frame x weight 2 = 2 over 4; class 1: frame 1 (1 + 1) / 0.75 over 4
     expected = 2 * 0.25 * 4 / 4 + (2 / 0.75) / 4
-    assert float(separation_loss(separation_terms(x, masks, sources, frames, w))) == pytest.approx(
-        expected
-    )
-    # per class (the probe's terms): class 0 2 x 0.25 x 4 / 4, class 1 (2 / 0.75) / 4
     terms = separation_terms(x, masks, sources, frames, w)
+    assert float(separation_loss(terms)) == pytest.approx(expected)
+    # per class (the probe's terms): class 0 2 x 0.25 x 4 / 4, class 1 (2 / 0.75) / 4
     assert terms.shape == (1, 2)
     assert terms[0].tolist() == pytest.approx([0.5, (2 / 0.75) / 4])
     assert float(separation_terms(x, masks, sources, silent)[0, 1]) == 0.0

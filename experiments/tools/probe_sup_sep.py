@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from sssle_bench.dataset import GeneratedDataset
+from sssle_bench.errors import SssleError
 from sssle_bench.estimators.sup_sep import (
     SupSep,
     _Clips,
@@ -41,8 +42,11 @@ def main() -> None:
     ap.add_argument("--conditions", default="none,bg-20")
     ap.add_argument("--limit", type=int, default=60)
     args = ap.parse_args()
-    est = SupSep.load(args.model)
-    history = json.loads((args.model / "history.json").read_text())
+    try:
+        est = SupSep.load(args.model)
+        history = json.loads((args.model / "history.json").read_text())
+    except (SssleError, OSError, ValueError) as exc:
+        raise SystemExit(f"{args.model}: not a readable sup-sep model ({exc})") from exc
     dataset = GeneratedDataset(args.dataset)
     for condition in args.conditions.split(","):
         clips = _Clips(dataset, args.split, condition, args.limit)
