@@ -127,3 +127,38 @@ def test_a_planted_pickle_is_refused_unread(tmp_path: Path):
     (folder / "model.pt").write_bytes(pickle.dumps({"conditions": Boom()}))
     with pytest.raises(SssleError, match="model.pt"):
         estimator_class("sup-sep").load(folder)
+
+
+def test_a_warm_start_begins_bg20_from_the_none_models_best_weights(
+    toy_dataset: Path, tmp_path: Path
+):
+    """cpu preset (``warm_start = "none"``): none trains first and bg-20's separator starts
+    from its weights; a bg-20 checkpoint that started elsewhere is trained again, to the
+    uninterrupted run's weights; one condition asked for: none is trained, not kept."""
+    from sssle_bench.estimators.weak_sep.train import weights_digest
+
+    both = {**QUICK, "epochs": 1, "conditions": ["none", "bg-20"]}
+    warm = train("sup-sep", toy_dataset, tmp_path / "w", both)
+    start = warm.state["history"]["bg-20"]
+    assert start["warm_start"] == "none" and "warm_start" not in warm.state["history"]["none"]
+    assert start["warm_start_sha256"] == weights_digest(warm.separators["none"].state_dict())
+    # _fit_one with a learning rate of 0 keeps the weights it was given
+    est = estimator_class("sup-sep")(**{**both, "learning_rate": 0.0})
+    est.classes, est.log = list(GeneratedDataset(toy_dataset).classes), lambda s: None
+    given = {k: v + 0.5 for k, v in warm.separators["none"].state_dict().items()}
+    net, _ = est._fit_one(GeneratedDataset(toy_dataset), "train", "bg-20", given)
+    assert all(torch.equal(v, given[k]) for k, v in net.named_parameters())
+    # a cold bg-20 checkpoint is not resumed into the warm run
+    cold = train("sup-sep", toy_dataset, tmp_path / "x", {**both, "warm_start": ""})
+    a, b = (m.separators["bg-20"].state_dict() for m in (cold, warm))
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    logs: list[str] = []
+    again = estimator_class("sup-sep")(**both)
+    again.workdir, again.log = tmp_path / "x", logs.append
+    again.fit(GeneratedDataset(toy_dataset))
+    assert any("did not start from this warm start: training again" in x for x in logs)
+    for name, value in warm.separators["bg-20"].state_dict().items():
+        assert torch.equal(value, again.separators["bg-20"].state_dict()[name]), name
+    alone = train("sup-sep", toy_dataset, tmp_path / "w", {**both, "conditions": ["bg-20"]})
+    assert list(alone.separators) == ["bg-20"]
+    assert alone.state["history"]["bg-20"]["warm_start_sha256"] == start["warm_start_sha256"]

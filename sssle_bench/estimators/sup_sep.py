@@ -14,7 +14,11 @@ and the capacity gate of ``weak-sep`` (issue 23).
 
 One model per background condition, like weak-sep; each epoch is checkpointed under
 ``workdir/conditions/{condition}`` and a rerun resumes; the best validation epoch is
-kept (early stopping after ``patience`` epochs without a lower validation loss).
+kept (early stopping after ``patience`` epochs without a lower validation loss). With
+``warm_start`` (the ``cpu`` preset: ``"none"``, as weak-sep's), that condition's model
+trains first and every other condition's separator starts from its best weights: from
+scratch, the ``bg-20`` separator of the 16-channel network sits at a silent siren mask
+(results/learning-curve/, ``experiments/tools/probe_sup_sep.py``).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from .weak_sep.data import valid_split
 from .weak_sep.losses import non_silent_frames
 from .weak_sep.networks import folded_for_inference, make_separator, separator_spectra
 from .weak_sep.torch_files import load_torch_file, load_weights
+from .weak_sep.train import weights_digest
 
 #: The fields sup-sep takes from weak-sep's preset of the same name: the separator
 #: network and its STFT (one home for the presets' widths).
@@ -69,11 +74,12 @@ LEARNING_RATES = {"cpu": 3e-3, "paper": 1e-4}
 
 
 def preset_values(name: str) -> dict[str, Any]:
-    """The config values of sup-sep preset ``name`` (``cpu`` or ``paper``)."""
+    """The config values of sup-sep preset ``name`` (``cpu`` or ``paper``): weak-sep's
+    separator fields and warm start, and the preset's learning rate."""
     if name not in LEARNING_RATES:
         raise SssleError(f"sup-sep: unknown preset {name!r} (cpu, paper)")
     weak = make_config({"preset": name})
-    values = {k: getattr(weak, k) for k in SEPARATOR_FIELDS}
+    values = {k: getattr(weak, k) for k in (*SEPARATOR_FIELDS, "warm_start")}
     return {**values, "learning_rate": LEARNING_RATES[name]}
 
 
@@ -117,6 +123,10 @@ class SupSepConfig:
     seed: int = 0
     #: conditions to train one model each for; None = every condition of the dataset
     conditions: tuple[str, ...] | None = None
+    #: a condition trained (or resumed) first whose best separator starts every other
+    #: condition's (skipped, with a log line, where the dataset lacks it); None (``""``
+    #: in TOML): each condition from its own random initialisation
+    warm_start: str | None = None
     weighting: str = "A"
 
     def __post_init__(self) -> None:
@@ -127,7 +137,8 @@ class SupSepConfig:
             LIMITS,
             {"weighting": ("A", "Z"), "separator_arch": ("compact", "original")},
         )
-        for condition in self.conditions or ():
+        warm = [] if self.warm_start is None else [self.warm_start]
+        for condition in (*(self.conditions or ()), *warm):
             check_name(condition, "condition", "sup-sep config")
         if self.hop > self.n_fft:
             raise SssleError(f"sup-sep config: hop {self.hop} is larger than n_fft {self.n_fft}")
@@ -146,6 +157,8 @@ def make_sup_config(raw: dict[str, Any]) -> SupSepConfig:
         raise SssleError(f"sup-sep: unknown config key(s) {', '.join(unknown)}")
     if isinstance(merged.get("conditions"), list):
         merged["conditions"] = tuple(merged["conditions"])
+    if merged.get("warm_start") == "":  # TOML has no null: "" switches the warm start off
+        merged["warm_start"] = None
     return SupSepConfig(**merged)
 
 
@@ -228,7 +241,9 @@ class SupSep(BaseEstimator):
 
     # -- training -------------------------------------------------------------------
     def fit(self, dataset: GeneratedDataset, split: str = "train") -> None:
-        """One separator per condition, trained on its mixtures' isolated sources."""
+        """One separator per condition, trained on its mixtures' isolated sources; with
+        ``warm_start``, that condition's first (kept only if asked for), then the others
+        from its best weights."""
         conditions = self.cfg.conditions or dataset.conditions
         unknown = sorted(set(conditions) - set(dataset.conditions))
         if unknown:
@@ -242,13 +257,20 @@ class SupSep(BaseEstimator):
             )
         torch.set_num_threads(self.cfg.threads)
         self.classes = list(dataset.classes)
-        history = {}
-        for condition in conditions:
+        warm = self.cfg.warm_start
+        if warm is not None and warm not in dataset.conditions:
+            self.log(f"sup-sep: no warm start ({dataset.root} has no {warm!r} condition)")
+            warm = None
+        history, init = {}, None
+        for condition in [*([warm] if warm else []), *(c for c in conditions if c != warm)]:
             self.log(f"sup-sep: training the {condition} model")
-            self.separators[condition], history[condition] = self._fit_one(
-                dataset, split, condition
-            )
-        self.state = {"history": history}
+            net, record = self._fit_one(dataset, split, condition, init)
+            if condition == warm:
+                init = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            if condition in conditions:
+                self.separators[condition], history[condition] = net, record
+        self.separators = {c: self.separators[c] for c in conditions}
+        self.state = {"history": {c: history[c] for c in conditions}}
 
     def _spectra(self, audio: torch.Tensor, tracks: torch.Tensor):
         """Window-scaled magnitudes of mixtures and sources, and the separator's input."""
@@ -295,11 +317,22 @@ class SupSep(BaseEstimator):
                 n += len(idx)
         return total / n
 
-    def _fit_one(self, dataset: GeneratedDataset, split: str, condition: str):
+    def _fit_one(
+        self,
+        dataset: GeneratedDataset,
+        split: str,
+        condition: str,
+        init: dict[str, torch.Tensor] | None = None,
+    ):
+        """One condition's separator, from ``init`` (the warm start's weights) or from
+        scratch, resumed from its checkpoint when that started from the same weights."""
         c = self.cfg
         torch.manual_seed(c.seed)
         generator = torch.Generator().manual_seed(c.seed)
         net = make_separator(c, len(self.classes)).to(torch.device(c.device))
+        start = None if init is None else weights_digest(init)
+        if init is not None:
+            net.load_state_dict(init)
         opt = torch.optim.Adam(net.parameters(), lr=c.learning_rate)
         self.log(f"sup-sep: reading the {condition} mixtures and their sources")
         train = _Clips(dataset, split, condition, c.max_train_mixtures)
@@ -311,15 +344,23 @@ class SupSep(BaseEstimator):
         )
         priors = self._priors(train)
         history: dict[str, Any] = {"condition": condition, "priors": priors.tolist(), "epochs": []}
+        if init is not None:
+            history.update(warm_start=c.warm_start, warm_start_sha256=start)
         best, best_state, stale = float("inf"), None, 0
         folder = None if self.workdir is None else self.workdir / "conditions" / condition
         checkpoint = None if folder is None else folder / "checkpoint.pt"
+        saved = None
         if checkpoint is not None and checkpoint.is_file():
             saved = load_torch_file(
                 checkpoint,
                 "sup-sep checkpoint",
                 ("separator", "optimizer", "progress", "generator"),
             )
+            if json.loads(saved["progress"])["history"].get("warm_start_sha256") != start:
+                # it started from other weights: another run's, overwritten after epoch 1
+                self.log(f"{checkpoint} did not start from this warm start: training again")
+                saved = None
+        if saved is not None:
             load_weights(net, saved["separator"], checkpoint, "separator")
             opt.load_state_dict(saved["optimizer"])
             generator.set_state(saved["generator"])
