@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,7 +187,8 @@ def run_experiment(
     judged = _judged_conditions(experiment.name, plan, dataset)
     write_text(out, PLAN, json.dumps(plan, indent=1))
     marker = RUNNING if not only else f"running-{'-'.join(dict.fromkeys(only))}.json"
-    write_text(out, marker, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    owner = {"pid": os.getpid(), "host": socket.gethostname(), "variants": list(only) or None}
+    write_text(out, marker, json.dumps(owner))
     try:
         return _run(experiment, out, dataset, jobs, echo, judged, tuple(dict.fromkeys(only)))
     finally:
@@ -313,8 +314,9 @@ def _plan(experiment: Experiment, dataset: Path) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class VariantStatus:
-    """One variant of a run: ``state`` is "scored", "trained", "training", "starting" (its
-    ``--variant`` job runs and no model has finished an epoch) or "waiting";
+    """One variant of a run: ``state`` is "scored", "trained", "training", "stopped"
+    (started, and no live process of this run may be training it: rerun to resume),
+    "starting" (its ``--variant`` job runs and no model has finished an epoch) or "waiting";
     each condition model's progress (None: not started); seconds of training so far and
     at most left (None: no timing to go by)."""
 
@@ -360,8 +362,11 @@ def experiment_status(out: Path) -> tuple[dict[str, Any], str, list[VariantStatu
         state = (
             "scored" if scored else "trained" if trained else "training" if started else "waiting"
         )
-        if state == "waiting" and markers.get(f"running-{variant}.json", "").startswith("running"):
+        own = markers.get(f"running-{variant}.json", ("not running", None))[0]
+        if state == "waiting" and own.startswith("running"):
             state = "starting"  # its job runs, no model has an epoch yet (e.g. the critic)
+        if state == "training" and not _may_run(markers, variant, variants):
+            state = "stopped"  # interrupted: the same command resumes it
         spent = sum(sum(p.epoch_seconds) for p in models.values() if p is not None)
         median = _epoch_seconds(known, _mixtures(spec))
         left: float | None = 0.0
@@ -403,38 +408,60 @@ def _epoch_seconds(known: dict[int | None, list[float]], mixtures: int | None) -
     return median([t for times in known.values() for t in times])
 
 
-def _marker_states(out: Path) -> dict[str, str]:
+#: A running marker's state and the variants its process trains (None: all of them, or
+#: a marker written before markers listed them).
+Marker = tuple[str, tuple[str, ...] | None]
+
+
+def _marker_states(out: Path) -> dict[str, Marker]:
     """The state of each running marker of a run folder (the whole run's, and one per
-    ``--variant`` job), by file name; links are not followed."""
+    ``--variant`` job) and its variants, by file name; links are not followed."""
     markers = sorted(p for p in out.glob("running*.json") if p.is_file() and not p.is_symlink())
     return {m.name: _marker_state(m) for m in markers}
 
 
-def _running(states: dict[str, str]) -> str:
+def _running(states: dict[str, Marker]) -> str:
     """Whether the processes a run folder's markers name (:func:`_marker_states`) are
     alive on this machine."""
-    alive = [s for s in states.values() if s.startswith("running")]
+    alive = [s for s, _ in states.values() if s.startswith("running")]
     if alive:
         return "; ".join(alive)
-    return next((s for s in states.values() if s != "not running"), "not running")
+    return next((s for s, _ in states.values() if s != "not running"), "not running")
 
 
-def _marker_state(marker: Path) -> str:
-    """The state of one running marker (see :func:`_running`)."""
+def _may_run(states: dict[str, Marker], variant: str, planned: Iterable[str]) -> bool:
+    """Whether a process that may be training ``variant`` is alive (or cannot be checked:
+    started on another machine). A marker without its variants covers the one its name
+    gives (``running-NAME.json``, NAME a ``planned`` variant), else every variant."""
+    for name, (state, variants) in states.items():
+        if state.startswith("not running"):
+            continue
+        single = name.removeprefix("running-").removesuffix(".json")
+        if variants is None and name != RUNNING and single in planned:
+            variants = (single,)
+        if variants is None or variant in variants:
+            return True
+    return False
+
+
+def _marker_state(marker: Path) -> Marker:
+    """The state of one running marker (see :func:`_running`) and its variants."""
     try:
         blob = json.loads(marker.read_text(encoding="utf-8"))
         pid, host = int(blob["pid"]), str(blob["host"])
+        listed = blob.get("variants")
+        variants = tuple(map(str, listed)) if isinstance(listed, list) else None
     except (OSError, ValueError, TypeError, KeyError):
-        return "not running"
+        return "not running", None
     if host != socket.gethostname():
-        return f"started on another machine ({excerpt(host)}); cannot tell from here"
+        return f"started on another machine ({excerpt(host)}); cannot tell from here", variants
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return "not running (its last process stopped before the end)"
+        return "not running (its last process stopped before the end)", variants
     except PermissionError:
         pass
-    return f"running (process {pid})"
+    return f"running (process {pid})", variants
 
 
 def format_status(plan: dict[str, Any], running: str, statuses: list[VariantStatus]) -> str:
@@ -450,10 +477,10 @@ def format_status(plan: dict[str, Any], running: str, statuses: list[VariantStat
         done = " done" if progress.finished else ""
         return f"{condition} {progress.epochs}/{progress.max_epochs}{best}{done}"
 
-    states = ("scored", "trained", "training", "starting")
+    states = ("scored", "trained", "training", "stopped", "starting")
     counts = {s: sum(v.state == s for v in statuses) for s in states}
     waiting = len(statuses) - sum(counts.values())
-    starting = f"{counts['starting']} starting, " if counts["starting"] else ""
+    starting = "".join(f"{counts[s]} {s}, " for s in ("stopped", "starting") if counts[s])
     left = [v.seconds_left for v in statuses]
     total = None if any(t is None for t in left) else sum(t for t in left if t is not None)
     lines = [

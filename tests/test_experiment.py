@@ -109,8 +109,8 @@ def test_an_experiment_stopped_inside_a_variant_resumes_to_the_same_model(
     stopped = CliRunner().invoke(main, [*args, str(out)])
     assert stopped.exit_code == 130 and "rerun the same command" in stopped.output
     status = CliRunner().invoke(main, ["experiment", "status", str(out)])
-    assert "1 variants: 0 scored, 0 trained, 1 training, 0 waiting" in status.output
-    assert "| only | training | none 1/2, best 1 |" in status.output
+    assert "1 variants: 0 scored, 0 trained, 0 training, 1 stopped, 0 waiting" in status.output
+    assert "| only | stopped | none 1/2, best 1 |" in status.output
     assert "not running" in status.output
     monkeypatch.setattr(weak_train, "write_progress", real)
     resumed = CliRunner().invoke(main, [*args, str(out)])
@@ -235,7 +235,21 @@ def test_status_estimates_time_left_from_models_on_as_many_mixtures(tmp_path: Pa
     (tmp_path / "running-c.json").write_text(json.dumps(marker))
     _, _, statuses = experiment_status(tmp_path)
     got = {v.variant: (v.state, v.seconds_left) for v in statuses}
-    assert got["a"] == ("training", pytest.approx(7 * 11.0))  # its own median epoch
+    assert got["a"] == ("stopped", pytest.approx(7 * 11.0))  # its own median epoch
+    # "training" only while a process that may train it lives: its own job's marker, one
+    # that lists it, the whole run's, or one that cannot be checked from here
+    for name, blob in (
+        ("running-a.json", marker),
+        ("running-a-b.json", {**marker, "variants": ["a", "b"]}),
+        ("running.json", marker),
+        ("running-a.json", {"pid": 1, "host": "elsewhere"}),
+    ):
+        (tmp_path / name).write_text(json.dumps(blob))
+        assert experiment_status(tmp_path)[2][0].state == "training", name
+        (tmp_path / name).unlink()
+    (tmp_path / "running-b-c.json").write_text(json.dumps({**marker, "variants": ["b", "c"]}))
+    assert experiment_status(tmp_path)[2][0].state == "stopped"
+    (tmp_path / "running-b-c.json").unlink()
     assert got["c"] == ("starting", pytest.approx(4 * 11.0))  # a's size: a's epochs
     assert got["b"] == ("waiting", pytest.approx(10 * 0.11 * 300))  # 0.11 s per mixture
     assert got["d"] == ("waiting", pytest.approx(2 * 11.0))  # size unknown: every epoch
@@ -296,7 +310,9 @@ def test_shipped_experiments_are_valid():
             size, seed = variant.rsplit("-n", 1)[1].split("-s")
             assert (config["max_train_mixtures"], config["seed"]) == (int(size), int(seed))
             assert config["conditions"] == ["none", "bg-20"]
-            assert estimator_class(curve.method)(**config).cfg.batch_size == 8
+            cfg = estimator_class(curve.method)(**config).cfg
+            # bg-20 starts from the none model (from scratch sup-sep's collapsed)
+            assert (cfg.batch_size, cfg.warm_start) == (8, "none")
             steps = -(-int(size) // 8)
             schedule = (-(-7500 // steps), max(5, -(-625 // steps)))
             assert (config["epochs"], config["patience"]) == schedule
