@@ -336,12 +336,8 @@ class SupSep(BaseEstimator):
         opt = torch.optim.Adam(net.parameters(), lr=c.learning_rate)
         self.log(f"sup-sep: reading the {condition} mixtures and their sources")
         train = _Clips(dataset, split, condition, c.max_train_mixtures)
-        valid_name = valid_split(dataset, split)
-        valid = (
-            None
-            if valid_name is None
-            else _Clips(dataset, valid_name, condition, c.max_train_mixtures)
-        )
+        name = valid_split(dataset, split)
+        valid = None if name is None else _Clips(dataset, name, condition, c.max_train_mixtures)
         priors = self._priors(train)
         history: dict[str, Any] = {"condition": condition, "priors": priors.tolist(), "epochs": []}
         if init is not None:
@@ -349,17 +345,7 @@ class SupSep(BaseEstimator):
         best, best_state, stale = float("inf"), None, 0
         folder = None if self.workdir is None else self.workdir / "conditions" / condition
         checkpoint = None if folder is None else folder / "checkpoint.pt"
-        saved = None
-        if checkpoint is not None and checkpoint.is_file():
-            saved = load_torch_file(
-                checkpoint,
-                "sup-sep checkpoint",
-                ("separator", "optimizer", "progress", "generator"),
-            )
-            if json.loads(saved["progress"])["history"].get("warm_start_sha256") != start:
-                # it started from other weights: another run's, overwritten after epoch 1
-                self.log(f"{checkpoint} did not start from this warm start: training again")
-                saved = None
+        saved = None if checkpoint is None else self._resumable(checkpoint, start)
         if saved is not None:
             load_weights(net, saved["separator"], checkpoint, "separator")
             opt.load_state_dict(saved["optimizer"])
@@ -371,12 +357,12 @@ class SupSep(BaseEstimator):
         while len(history["epochs"]) < c.epochs and not (c.patience and stale >= c.patience):
             epoch = len(history["epochs"]) + 1
             order = torch.randperm(len(train.audio), generator=generator)
-            start = time.perf_counter()
+            t0 = time.perf_counter()
             loss = self._run_epoch(net, train, priors, opt, order)
-            record = {"train": loss, "train_seconds": time.perf_counter() - start}
+            record = {"train": loss, "train_seconds": time.perf_counter() - t0}
             if valid is not None:
                 record["valid"] = self._run_epoch(net, valid, priors)
-            record["seconds"] = time.perf_counter() - start
+            record["seconds"] = time.perf_counter() - t0
             history["epochs"].append(record)
             score = record.get("valid", loss)
             if score < best:
@@ -386,34 +372,52 @@ class SupSep(BaseEstimator):
                 stale += 1
             shown = f" | valid {record['valid']:.5f}" if "valid" in record else ""
             self.log(f"{condition} epoch {epoch}/{c.epochs}: train {loss:.5f}{shown}")
-            if checkpoint is not None:
-                buf = io.BytesIO()
-                progress = json.dumps({"history": history, "best": best, "stale": stale})
-                torch.save(
-                    {
-                        "separator": net.state_dict(),
-                        "optimizer": opt.state_dict(),
-                        "progress": progress,
-                        "generator": generator.get_state(),
-                        "best": best_state,
-                    },
-                    buf,
-                )
-                write_bytes(folder, "checkpoint.pt", buf.getvalue())
-                scores = [e.get("valid", e["train"]) for e in history["epochs"]]
-                report = TrainingProgress(
-                    epoch,
-                    c.epochs,
-                    1 + scores.index(min(scores)),
-                    stale,
-                    c.patience,
-                    epoch_seconds(history["epochs"]),
-                )
-                write_progress(folder, report)
+            if folder is not None:
+                state = {
+                    "separator": net.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "progress": json.dumps({"history": history, "best": best, "stale": stale}),
+                    "generator": generator.get_state(),
+                    "best": best_state,
+                }
+                self._checkpoint(folder, state, history["epochs"], stale)
         if best_state is not None:
             net.load_state_dict(best_state)
         net.eval()
         return net, history
+
+    def _resumable(self, checkpoint: Path, start: str | None) -> dict[str, Any] | None:
+        """A condition's saved checkpoint, if there is one and it started from the same
+        weights (``start``: the warm start's digest, None from scratch)."""
+        if not checkpoint.is_file():
+            return None
+        saved = load_torch_file(
+            checkpoint, "sup-sep checkpoint", ("separator", "optimizer", "progress", "generator")
+        )
+        if json.loads(saved["progress"])["history"].get("warm_start_sha256") != start:
+            # it started from other weights: another run's, overwritten after epoch 1
+            self.log(f"{checkpoint} did not start from this warm start: training again")
+            return None
+        return saved
+
+    def _checkpoint(
+        self, folder: Path, state: dict[str, Any], epochs: list[dict[str, Any]], stale: int
+    ) -> None:
+        """Write one epoch's ``checkpoint.pt`` (``state``) and ``progress.json`` to
+        ``folder``; ``epochs``: the history's epoch records so far."""
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        write_bytes(folder, "checkpoint.pt", buf.getvalue())
+        scores = [e.get("valid", e["train"]) for e in epochs]
+        report = TrainingProgress(
+            len(epochs),
+            self.cfg.epochs,
+            1 + scores.index(min(scores)),
+            stale,
+            self.cfg.patience,
+            epoch_seconds(epochs),
+        )
+        write_progress(folder, report)
 
     # -- files ----------------------------------------------------------------------
     def save(self, directory: Path) -> None:
