@@ -234,6 +234,42 @@ def build_leaderboard(
         )
     _check_out(out, Path(truth_dir))
     identity = truth_identity(truth_dir, split, conditions)
+    docs, pairs = _score_all(
+        plan, out, Path(truth_dir), split, settings, identity, conditions, echo
+    )
+    _write_scores(out, docs)
+    table = ranked_table(docs)
+    ordered = {name: docs[name] for name in table["method"]}
+    tests = pairwise(list(ordered), pairs, settings)
+    ranked = [m for m, r in zip(table["method"], table["rank"], strict=True) if not pd.isna(r)]
+    groups = dict(
+        zip(ranked, rank_groups(ranked, adjusted_matrix(list(ordered), tests)), strict=True)
+    )
+    table.insert(
+        1, "rank_group", pd.array([groups.get(m, pd.NA) for m in table["method"]], dtype="Int64")
+    )
+    table = with_audits(table, audit_errors)
+    title = f"SSSLE leaderboard: {identity['recipe']} ({split})"
+    subtitle = (
+        f"Dataset {identity['recipe']} (recipe hash {identity['recipe_hash'][:12]}), "
+        f"split {split}, weighting {settings.weighting}, {settings.bootstrap} bootstrap resamples."
+    )
+    _write_pages(out, table, ordered, pairs, tests, title, subtitle, settings.floor_db)
+    return table
+
+
+def _score_all(
+    plan: dict[str, tuple[Path, dict[str, Any]]],
+    out: Path,
+    truth_dir: Path,
+    split: str,
+    settings: ScoreSettings,
+    identity: dict[str, Any],
+    conditions: tuple[str, ...] | None,
+    echo: Callable[[str], None],
+) -> tuple[dict[str, dict[str, Any]], dict[str, pd.DataFrame]]:
+    """Each planned submission's score document (from ``out``'s cache when its key
+    matches, else computed and cached) and its present (truth, prediction) pairs."""
     intervals_truth = load_manifest(truth_dir)["files"].get(intervals_truth_file(split))
     docs: dict[str, dict[str, Any]] = {}
     pairs: dict[str, pd.DataFrame] = {}
@@ -254,6 +290,12 @@ def build_leaderboard(
         pairs[name] = present_pairs(result, truth, settings)
     for key, doc in fresh.items():
         write_json(doc, out / CACHE_DIR / f"score-{key}.json")
+    return docs, pairs
+
+
+def _write_scores(out: Path, docs: dict[str, dict[str, Any]]) -> None:
+    """``out/scores/{method}.json`` for every method (score files of methods no longer
+    on the board removed) and the ``plots`` folder."""
     make_dir(out, "plots")
     make_dir(out, "scores")
     keep = {score_file(name) for name in docs}
@@ -262,38 +304,34 @@ def build_leaderboard(
             remove_file(out, f"scores/{stale.name}")
     for name, doc in docs.items():
         write_json(doc, out / "scores" / score_file(name))
-    table = ranked_table(docs)
-    ordered = {name: docs[name] for name in table["method"]}
-    tests = pairwise(list(ordered), pairs, settings)
-    ranked = [m for m, r in zip(table["method"], table["rank"], strict=True) if not pd.isna(r)]
-    groups = dict(
-        zip(ranked, rank_groups(ranked, adjusted_matrix(list(ordered), tests)), strict=True)
-    )
-    table.insert(
-        1, "rank_group", pd.array([groups.get(m, pd.NA) for m in table["method"]], dtype="Int64")
-    )
-    table = with_audits(table, audit_errors)
+
+
+def _write_pages(
+    out: Path,
+    table: pd.DataFrame,
+    ordered: dict[str, dict[str, Any]],
+    pairs: dict[str, pd.DataFrame],
+    tests: pd.DataFrame,
+    title: str,
+    subtitle: str,
+    floor_db: float,
+) -> None:
+    """The ranked table (CSV, Markdown), the pairwise tests (CSV), the plots and the
+    HTML page; ``ordered``: the score documents in rank order, ``pairs`` each method's
+    present (truth, prediction) pairs, ``floor_db`` the level floor (dBFS) of the
+    predicted-vs-true plot."""
     write_text(out, "leaderboard.csv", to_csv(table))
     write_text(out, "pairwise.csv", to_csv(tests, float_format="%.6g"))
-    title = f"SSSLE leaderboard: {identity['recipe']} ({split})"
     write_text(out, "leaderboard.md", to_markdown(table, title))
     images = {
         "mae_by_condition": plots.mae_by_condition(ordered),
         "class_heatmap": plots.class_heatmap(ordered),
-        "predicted_vs_true": plots.predicted_vs_true(
-            {n: pairs[n] for n in ordered}, settings.floor_db
-        ),
+        "predicted_vs_true": plots.predicted_vs_true({n: pairs[n] for n in ordered}, floor_db),
         "mae_by_level": plots.mae_by_level(ordered),
     }
     for key, png in images.items():
         write_bytes(out, f"plots/{key}.png", png)
-    subtitle = (
-        f"Dataset {identity['recipe']} (recipe hash {identity['recipe_hash'][:12]}), "
-        f"split {split}, weighting {settings.weighting}, {settings.bootstrap} bootstrap resamples."
-    )
-    page = html.render_page(table, ordered, images, title, subtitle, tests)
-    write_text(out, "index.html", page)
-    return table
+    write_text(out, "index.html", html.render_page(table, ordered, images, title, subtitle, tests))
 
 
 def score_file(name: str) -> str:
