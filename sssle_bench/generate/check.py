@@ -28,7 +28,7 @@ from ..errors import SssleError
 from ..executors import run_tasks
 from ..levels import TimeLevels, dbfs, lufs, time_levels, to_mono
 from ..paths import write_bytes
-from ..recipe import load_recipe
+from ..recipe import Recipe, load_recipe
 from .render import render_mixture, sha256
 from .runner import (
     OUTPUT_NAMES,
@@ -317,20 +317,7 @@ def regenerate_dataset(
     out = Path(out)
     if repair and dest is not None:
         raise SssleError("--repair mends the dataset in place: leave out --out")
-    manifest = load_manifest(out)
-    current = package_versions()
-    for name, was in manifest["versions"].items():
-        if current.get(name) != was:
-            echo(
-                f"warning: {name} {current.get(name)} differs from {was} used to generate; "
-                "audio may not match bit for bit"
-            )
-    recipe = load_recipe(out / "recipe.toml")
-    if recipe.hash() != manifest["recipe_hash"]:
-        raise SssleError(f"{out / 'recipe.toml'} does not match the manifest's recipe hash")
-    unknown = sorted(set(manifest["splits"]) - {s.name for s in recipe.splits})
-    if unknown:
-        raise SssleError(f"{out / 'manifest.json'}: split(s) {unknown} are not in recipe.toml")
+    manifest, recipe = _manifest_and_recipe(out, echo)
     if dest is not None:
         _check_dest(out, Path(dest))
     save_sources = manifest["options"]["save_sources"]
@@ -345,7 +332,6 @@ def regenerate_dataset(
         if manifest["sources"].get(name) != fp:
             echo(f"warning: the {name} files in {data_home} differ from those used to generate")
     records: dict[str, list[dict[str, Any]]] = {}
-    problems = []
     writes = str(out) if repair else dest and str(dest)
     to_mend = {rel: expected[rel] for rel in damaged}
     for split, n in manifest["splits"].items():
@@ -363,31 +349,69 @@ def regenerate_dataset(
         records[split] = list(
             run_tasks(_regen_task, tasks, jobs, f"regenerate {split}", executor, workers)
         )
-    tables = dataset_tables(records)
-    tables["recipe.toml"] = recipe.to_toml().encode("utf-8")
-    rebuilt = {
-        rel: sha for recs in records.values() for rec in recs for rel, sha in rec["files"].items()
-    }
-    for rel, data in tables.items():
-        rebuilt[rel] = sha256(data)
-        if dest is not None:
-            write_bytes(Path(dest), rel, data)
-        elif rel in to_mend and rebuilt[rel] == to_mend[rel]:
-            write_bytes(out, rel, data)
-    for rel in sorted(set(expected) | set(rebuilt)):
-        if rel not in rebuilt:
-            problems.append(f"{rel}: not rebuilt")
-        elif rebuilt[rel] != expected.get(rel):
-            problems.append(f"{rel}: regenerated file differs from the manifest")
+    dest = None if dest is None else Path(dest)
+    problems = _rebuild_tables(records, recipe, expected, out, dest, to_mend)
     if dest is not None:
-        write_bytes(Path(dest), "manifest.json", (out / "manifest.json").read_bytes())
-        write_readme(Path(dest), manifest)
+        write_bytes(dest, "manifest.json", (out / "manifest.json").read_bytes())
+        write_readme(dest, manifest)
     hint = "" if repair else "; `sssle-bench regenerate --repair` writes it again"
     on_disk = [
         f"{p} in {out}" + ("" if p.endswith("not in the manifest") else hint)
         for p in verify_files(out, manifest)
     ]
     return problems + on_disk
+
+
+def _rebuild_tables(
+    records: dict[str, list[dict[str, Any]]],
+    recipe: Recipe,
+    expected: dict[str, str],
+    out: Path,
+    dest: Path | None,
+    to_mend: dict[str, str],
+) -> list[str]:
+    """Rebuild the dataset's tables and recipe.toml from the regenerated mixtures'
+    ``records``, write them to ``dest`` (or mend those of ``to_mend``, path -> sha256,
+    in ``out``), and return every file whose rebuilt sha256 is not ``expected``'s."""
+    rebuilt = {
+        rel: sha for recs in records.values() for rec in recs for rel, sha in rec["files"].items()
+    }
+    tables = dataset_tables(records)
+    tables["recipe.toml"] = recipe.to_toml().encode("utf-8")
+    for rel, data in tables.items():
+        rebuilt[rel] = sha256(data)
+        if dest is not None:
+            write_bytes(dest, rel, data)
+        elif rel in to_mend and rebuilt[rel] == to_mend[rel]:
+            write_bytes(out, rel, data)
+    problems = [
+        f"{rel}: not rebuilt"
+        if rel not in rebuilt
+        else f"{rel}: regenerated file differs from the manifest"
+        for rel in sorted(set(expected) | set(rebuilt))
+        if rebuilt.get(rel) != expected.get(rel)
+    ]
+    return problems
+
+
+def _manifest_and_recipe(out: Path, echo: Callable[[str], None]) -> tuple[dict[str, Any], Recipe]:
+    """A dataset's manifest and its recipe, checked against each other (the recipe's hash,
+    its splits); warns when this machine's package versions differ from the manifest's."""
+    manifest = load_manifest(out)
+    current = package_versions()
+    for name, was in manifest["versions"].items():
+        if current.get(name) != was:
+            echo(
+                f"warning: {name} {current.get(name)} differs from {was} used to generate; "
+                "audio may not match bit for bit"
+            )
+    recipe = load_recipe(out / "recipe.toml")
+    if recipe.hash() != manifest["recipe_hash"]:
+        raise SssleError(f"{out / 'recipe.toml'} does not match the manifest's recipe hash")
+    unknown = sorted(set(manifest["splits"]) - {s.name for s in recipe.splits})
+    if unknown:
+        raise SssleError(f"{out / 'manifest.json'}: split(s) {unknown} are not in recipe.toml")
+    return manifest, recipe
 
 
 def _check_dest(out: Path, dest: Path) -> None:
