@@ -24,7 +24,7 @@ from ..recipe import dumps_toml, read_toml
 from ..submission import INTERVALS
 from ..validation import COLUMNS, INTERVAL_COLUMNS, MAX_LEVEL_DB
 from . import estimator_class
-from .base import as_prediction
+from .base import BaseEstimator, as_prediction
 
 BATCH = 16
 
@@ -236,6 +236,60 @@ def _predict_batch(
     ]
 
 
+def _mixtures(
+    ds: GeneratedDataset, split: str, conditions: tuple[str, ...] | None
+) -> list[tuple[MixtureInfo, str]]:
+    """The split's mixtures to predict (those of ``conditions``, None: all) with their
+    audio's absolute path; an unknown condition is an error."""
+    if conditions is not None:
+        unknown = sorted(set(conditions) - set(ds.conditions))
+        if unknown:
+            raise SssleError(
+                f"{ds.root}: no condition {excerpt(unknown[0])} (it has {', '.join(ds.conditions)})"
+            )
+    return [
+        (info, str(path.resolve()))
+        for info, path in ds.mixture_infos(split)
+        if conditions is None or info.condition in conditions
+    ]
+
+
+def _write_submission(
+    out: Path,
+    rows: list[tuple],
+    spans: list[tuple],
+    est: BaseEstimator,
+    name: str,
+    echo: Callable[[str], None],
+) -> Path:
+    """``predictions.csv`` (with ``lafmax_db`` when any row has it), ``intervals.csv``
+    (when there are ``spans``) and ``meta.toml`` of method ``name`` in ``out``; files
+    left from earlier predictions that would describe other numbers are removed."""
+    frame = pd.DataFrame(rows, columns=[*COLUMNS, "lafmax_db"])
+    if frame["lafmax_db"].isna().all():
+        frame = frame.drop(columns="lafmax_db")
+    # A score.json left from earlier predictions would describe other numbers, and an
+    # intervals.csv left from them would be scored with these.
+    if remove_file(out, "score.json"):
+        echo(f"removed {out / 'score.json'}: it scored the previous predictions")
+    if remove_file(out, INTERVALS) and not spans:
+        echo(f"removed {out / INTERVALS}: it held the previous predictions' intervals")
+    write_text(out, "predictions.csv", frame.to_csv(index=False, float_format="%.4f"))
+    if spans:
+        table = pd.DataFrame(spans, columns=list(INTERVAL_COLUMNS))
+        write_text(out, INTERVALS, table.to_csv(index=False, float_format="%.4f"))
+    meta = {
+        "method": name,
+        "short_name": name,
+        "supervision": est.supervision,
+        "description": est.description,
+        "parameters": {k: v for k, v in est.config.items() if v is not None},
+    }
+    write_text(out, "meta.toml", dumps_toml(meta))
+    echo(f"wrote {out / 'predictions.csv'} ({len(frame)} rows)")
+    return out
+
+
 def predict(
     name: str,
     dataset_dir: Path,
@@ -262,18 +316,7 @@ def predict(
     where = str(Path(model_dir).resolve())
     est = _cached_model(name, where, _stamp(where))
     ds = GeneratedDataset(dataset_dir)
-    if conditions is not None:
-        unknown = sorted(set(conditions) - set(ds.conditions))
-        if unknown:
-            raise SssleError(
-                f"{dataset_dir}: no condition {excerpt(unknown[0])} "
-                f"(it has {', '.join(ds.conditions)})"
-            )
-    infos = [
-        (info, str(path.resolve()))
-        for info, path in ds.mixture_infos(split)
-        if conditions is None or info.condition in conditions
-    ]
+    infos = _mixtures(ds, split, conditions)
     starts = range(0, len(infos), BATCH)
     pooled = executor is None and jobs > 1 and len(starts) > 1
     threads = max(1, available_cores() // jobs) if pooled else None
@@ -289,27 +332,4 @@ def predict(
         for levels, intervals in batch_rows:
             rows += levels
             spans += intervals
-    out = Path(out)
-    frame = pd.DataFrame(rows, columns=[*COLUMNS, "lafmax_db"])
-    if frame["lafmax_db"].isna().all():
-        frame = frame.drop(columns="lafmax_db")
-    # A score.json left from earlier predictions would describe other numbers, and an
-    # intervals.csv left from them would be scored with these.
-    if remove_file(out, "score.json"):
-        echo(f"removed {out / 'score.json'}: it scored the previous predictions")
-    if remove_file(out, INTERVALS) and not spans:
-        echo(f"removed {out / INTERVALS}: it held the previous predictions' intervals")
-    write_text(out, "predictions.csv", frame.to_csv(index=False, float_format="%.4f"))
-    if spans:
-        table = pd.DataFrame(spans, columns=list(INTERVAL_COLUMNS))
-        write_text(out, INTERVALS, table.to_csv(index=False, float_format="%.4f"))
-    meta = {
-        "method": name,
-        "short_name": name,
-        "supervision": est.supervision,
-        "description": est.description,
-        "parameters": {k: v for k, v in est.config.items() if v is not None},
-    }
-    write_text(out, "meta.toml", dumps_toml(meta))
-    echo(f"wrote {out / 'predictions.csv'} ({len(frame)} rows)")
-    return out
+    return _write_submission(Path(out), rows, spans, est, name, echo)
