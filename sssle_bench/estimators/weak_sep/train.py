@@ -135,6 +135,25 @@ def load_checkpoint(path: Path, model: Model, opt, generator) -> Progress:
     return Progress(**state["progress"])
 
 
+def _critic(
+    model: Model,
+    classifier: tuple[dict[str, torch.Tensor], list[float]] | None,
+    data: tuple[GeneratedDataset, str, str | None],
+    generator: torch.Generator,
+    log: Callable[[str], None],
+    checkpoint: Path | None,
+) -> list[float]:
+    """Load and freeze the given pretrained ``classifier`` (weights, BCE history) into
+    ``model``, or pretrain one on ``data`` (dataset, split, condition; checkpointed at
+    ``checkpoint``); returns its BCE history."""
+    if classifier is not None:
+        model.classifier.load_state_dict(classifier[0])
+        freeze(model.classifier)
+        return list(classifier[1])
+    dataset, split, condition = data
+    return pretrain(model, dataset, split, model.config, generator, log, condition, checkpoint)
+
+
 def fit(
     config: WeakSepConfig,
     dataset: GeneratedDataset,
@@ -173,28 +192,15 @@ def fit(
         progress = load_checkpoint(ckpt, model, opt, generator)
         log(f"resuming from {ckpt} after epoch {len(progress.history['epochs'])}")
     else:
-        progress = Progress(
-            {"classifier": [], "epochs": [], "margin": margin, "condition": condition}
-        )
+        history = {"classifier": [], "epochs": [], "margin": margin, "condition": condition}
+        progress = Progress(history)
         if separator_init is not None:
             model.separator.load_state_dict(separator_init)
-            progress.history["warm_start"] = c.warm_start
-            progress.history["warm_start_sha256"] = start
-        if classifier is not None:
-            model.classifier.load_state_dict(classifier[0])
-            freeze(model.classifier)
-            progress.history["classifier"] = list(classifier[1])
-        else:
-            progress.history["classifier"] = pretrain(
-                model,
-                dataset,
-                split,
-                c,
-                generator,
-                log,
-                condition,
-                None if ckpt is None else ckpt.with_name("checkpoint-classifier.pt"),
-            )
+            history.update(warm_start=c.warm_start, warm_start_sha256=start)
+        critic_ckpt = None if ckpt is None else ckpt.with_name("checkpoint-classifier.pt")
+        history["classifier"] = _critic(
+            model, classifier, (dataset, split, condition), generator, log, critic_ckpt
+        )
     first = len(progress.history["epochs"])
     # A unit that stopped early stays stopped when resumed.
     for epoch in range(first, c.epochs if progress.stale < c.patience else first):
