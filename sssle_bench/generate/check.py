@@ -315,11 +315,12 @@ def regenerate_dataset(
     versions or source files differ from the manifest's.
     """
     out = Path(out)
+    dest = None if dest is None else Path(dest)
     if repair and dest is not None:
         raise SssleError("--repair mends the dataset in place: leave out --out")
     manifest, recipe = _manifest_and_recipe(out, echo)
     if dest is not None:
-        _check_dest(out, Path(dest))
+        _check_dest(out, dest)
     save_sources = manifest["options"]["save_sources"]
     expected = manifest["files"]
     damaged = damaged_files(out, manifest) if repair else {}
@@ -327,7 +328,7 @@ def regenerate_dataset(
         shown = "; ".join(f"{rel}: {why}" for rel, why in list(damaged.items())[:3])
         echo(f"repairing {len(damaged)} file(s)" + (f": {shown}" if damaged else ""))
     sources = select_sources(recipe, data_home)
-    contexts = stage_contexts(recipe, sources, Path(dest or out), f"{STATE_DIR}/regen-staging")
+    contexts = stage_contexts(recipe, sources, dest or out, f"{STATE_DIR}/regen-staging")
     for name, fp in sources.fingerprints.items():
         if manifest["sources"].get(name) != fp:
             echo(f"warning: the {name} files in {data_home} differ from those used to generate")
@@ -349,7 +350,6 @@ def regenerate_dataset(
         records[split] = list(
             run_tasks(_regen_task, tasks, jobs, f"regenerate {split}", executor, workers)
         )
-    dest = None if dest is None else Path(dest)
     problems = _rebuild_tables(records, recipe, expected, out, dest, to_mend)
     if dest is not None:
         write_bytes(dest, "manifest.json", (out / "manifest.json").read_bytes())
