@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from sssle_bench.errors import SssleError
 from sssle_bench.metrics import ScoreSettings
 
 from .conftest import REPO
@@ -140,3 +142,78 @@ def test_learning_curve_refuses_two_submissions_of_one_size_and_seed(
     with pytest.raises(SystemExit, match="a second a submission of size 10, seed 0"):
         tool.main()
     assert not (tmp_path / "out").exists()
+
+
+def _fake_run(root: Path) -> None:
+    """A run folder as ``experiment run`` leaves it mid-training: one variant with a
+    finished and a started condition, a done critic and one still pretraining."""
+    files = {
+        "models/v1/experiment_config.json": b"{}",
+        "models/v1/conditions/none/checkpoint.pt": b"ck-none",
+        "models/v1/conditions/none/progress.json": b'{"epochs": 3}',
+        "models/v1/conditions/none/model.pt": b"not carried",
+        "models/v1/conditions/bg-20/progress.json": b"no checkpoint yet",
+        "cache/classifier-aa.pt": b"critic a",
+        "cache/checkpoint-classifier-aa.pt": b"stale checkpoint of a",
+        "cache/checkpoint-classifier-bb.pt": b"critic b, pretraining",
+    }
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+
+
+def test_carry_state_snapshot_and_restore_round_trip(tmp_path: Path):
+    tool = _tool("carry_state")
+    run, state, new = tmp_path / "run", tmp_path / "state", tmp_path / "new"
+    _fake_run(run)
+    assert tool.snapshot(run, state, ["v1"]) == [
+        "checkpoint-classifier-bb.pt",
+        "classifier-aa.pt",
+        "v1/experiment_config.json",
+        "v1/none/checkpoint.pt",
+        "v1/none/progress.json",
+    ]
+    assert tool.snapshot(run, state, ["v1"]) == []  # nothing new: nothing written
+    (run / "models/v1/conditions/none/checkpoint.pt").write_bytes(b"ck-none epoch 4")
+    assert tool.snapshot(run, state, ["v1"]) == ["v1/none/checkpoint.pt"]
+    assert tool.restore(state, new, ["v1"]) == [
+        "cache/checkpoint-classifier-bb.pt",
+        "cache/classifier-aa.pt",
+        "models/v1/experiment_config.json",
+        "models/v1/conditions/none/checkpoint.pt",
+        "models/v1/conditions/none/progress.json",
+    ]
+    assert (new / "models/v1/conditions/none/checkpoint.pt").read_bytes() == b"ck-none epoch 4"
+    assert (new / "cache/classifier-aa.pt").read_bytes() == b"critic a"
+
+
+def test_carry_state_refuses_links_unsafe_names_and_unstarted_variants(tmp_path: Path):
+    tool = _tool("carry_state")
+    run, state = tmp_path / "run", tmp_path / "state"
+    _fake_run(run)
+    with pytest.raises(SssleError, match="not a safe name"):
+        tool.snapshot(run, state, ["../v1"])
+    with pytest.raises(SssleError, match="has this variant started"):
+        tool.snapshot(run, state, ["v2"])
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"outside")
+    ckpt = run / "models/v1/conditions/none/checkpoint.pt"
+    ckpt.unlink()
+    ckpt.symlink_to(secret)
+    with pytest.raises(SssleError, match="symlink"):
+        tool.snapshot(run, state, ["v1"])
+
+
+def test_carry_state_localize_replaces_only_the_dataset_table():
+    tool = _tool("carry_state")
+    text = (
+        'name = "x"\n\n[dataset]\nrecipe = "../r.toml"\nsynthetic = "medium"\n'
+        'save_sources = true\n\n[base]\nconditions = ["none"]\n'
+    )
+    out = tool.localize(text, Path('/data/d "1"'))
+    assert out == (
+        'name = "x"\n\n[dataset]\npath = "/data/d \\"1\\""\n\n[base]\nconditions = ["none"]\n'
+    )
+    assert tomllib.loads(out)["dataset"] == {"path": '/data/d "1"'}
+    with pytest.raises(SssleError, match="one \\[dataset\\] table, found 0"):
+        tool.localize('name = "x"\n', Path("/d"))
