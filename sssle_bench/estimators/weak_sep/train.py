@@ -138,19 +138,21 @@ def load_checkpoint(path: Path, model: Model, opt, generator) -> Progress:
 def _critic(
     model: Model,
     classifier: tuple[dict[str, torch.Tensor], list[float]] | None,
-    data: tuple[GeneratedDataset, str, str | None],
+    dataset: GeneratedDataset,
+    split: str,
+    condition: str | None,
+    *,
     generator: torch.Generator,
     log: Callable[[str], None],
     checkpoint: Path | None,
 ) -> list[float]:
     """Load and freeze the given pretrained ``classifier`` (weights, BCE history) into
-    ``model``, or pretrain one on ``data`` (dataset, split, condition; checkpointed at
-    ``checkpoint``); returns its BCE history."""
+    ``model``, or pretrain one on ``dataset``'s ``split`` in ``condition`` (checkpointed
+    at ``checkpoint``); returns its BCE history."""
     if classifier is not None:
         model.classifier.load_state_dict(classifier[0])
         freeze(model.classifier)
         return list(classifier[1])
-    dataset, split, condition = data
     return pretrain(model, dataset, split, model.config, generator, log, condition, checkpoint)
 
 
@@ -199,7 +201,14 @@ def fit(
             history.update(warm_start=c.warm_start, warm_start_sha256=start)
         critic_ckpt = None if ckpt is None else ckpt.with_name("checkpoint-classifier.pt")
         history["classifier"] = _critic(
-            model, classifier, (dataset, split, condition), generator, log, critic_ckpt
+            model,
+            classifier,
+            dataset,
+            split,
+            condition,
+            generator=generator,
+            log=log,
+            checkpoint=critic_ckpt,
         )
     first = len(progress.history["epochs"])
     # A unit that stopped early stays stopped when resumed.
