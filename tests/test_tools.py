@@ -217,3 +217,36 @@ def test_carry_state_localize_replaces_only_the_dataset_table():
     assert tomllib.loads(out)["dataset"] == {"path": '/data/d "1"'}
     with pytest.raises(SssleError, match="one \\[dataset\\] table, found 0"):
         tool.localize('name = "x"\n', Path("/d"))
+
+
+def test_recalibrate_takes_each_condition_and_class_mean_error_out():
+    tool = _tool("recalibrate")
+    pairs = pd.DataFrame(
+        {
+            "mixture_id": ["a", "b", "a", "b"],
+            "condition": ["none", "none", "bg-20", "bg-20"],
+            "class": ["dog", "dog", "dog", "dog"],
+            "true_db": [-30.0, -40.0, -30.0, -40.0],
+            "pred_db": [-31.0, -42.0, -33.5, -42.5],
+        }
+    )
+    table = tool.offsets(pairs)
+    assert table.to_dict("list") == {
+        "condition": ["bg-20", "none"],
+        "class": ["dog", "dog"],
+        "offset_db": [-3.0, -1.5],
+        "sources": [2, 2],
+    }
+    predictions = pd.DataFrame(
+        {
+            "mixture_id": ["c", "c", "c"],
+            "condition": ["none", "bg-20", "bg-20"],
+            "class": ["dog", "dog", "siren"],
+            "level_db": [-20.0, -20.0, -20.0],
+            "lafmax_db": [-10.0, -10.0, -10.0],
+        }
+    )
+    out = tool.shifted(predictions, table)
+    assert out.columns.tolist() == predictions.columns.tolist()
+    assert out["level_db"].tolist() == [-18.5, -17.0, -20.0]  # siren: no offset fitted
+    assert out["lafmax_db"].tolist() == [-8.5, -7.0, -10.0]
