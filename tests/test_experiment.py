@@ -318,17 +318,24 @@ def test_shipped_experiments_are_valid():
             assert (config["epochs"], config["patience"]) == schedule
             if name == "learning-curve":
                 assert (config["classifier_epochs"], config["classifier_patience"]) == schedule
-    # the learning-rate run is sup-sep-n300-s0 of the curve with one resolved value changed
+    # the learning-rate and loss runs are sup-sep-n300-s0 of the curve with one resolved
+    # value changed each
     sup = load_experiment(REPO / "experiments" / "learning-curve-sup.toml")
-    lr = load_experiment(REPO / "experiments" / "sup-sep-lr.toml")
     base = estimator_class("sup-sep")(**variant_config(sup, "sup-sep-n300-s0")).config
-    (name,) = lr.variants
-    changed = estimator_class(lr.method)(**variant_config(lr, name)).config
-    assert {k: (base[k], changed[k]) for k in base if base[k] != changed[k]} == {
-        "learning_rate": (3e-3, 1e-3)
-    }
-    assert set(changed) == set(base)
-    assert (lr.recipe, lr.synthetic, lr.save_sources) == (sup.recipe, sup.synthetic, True)
+    for file, change in (
+        ("sup-sep-lr", {"learning_rate": (3e-3, 1e-3)}),
+        ("sup-sep-loss", {"distance": ("l1", "l2")}),
+    ):
+        single = load_experiment(REPO / "experiments" / f"{file}.toml")
+        (name,) = single.variants
+        changed = estimator_class(single.method)(**variant_config(single, name)).config
+        assert {k: (base[k], changed[k]) for k in base if base[k] != changed[k]} == change
+        assert set(changed) == set(base)
+        assert (single.recipe, single.synthetic, single.save_sources) == (
+            sup.recipe,
+            sup.synthetic,
+            True,
+        )
     paper = load_experiment(REPO / "experiments" / "waspaa2021.toml")
     curve = load_experiment(REPO / "experiments" / "learning-curve.toml")
     for variant, overrides in curve.variants.items():

@@ -55,6 +55,9 @@ def test_separation_loss_on_a_hand_made_clip():
     assert terms.shape == (1, 2)
     assert terms[0].tolist() == pytest.approx([0.5, (2 / 0.75) / 4])
     assert float(separation_terms(x, masks, sources, silent)[0, 1]) == 0.0
+    # the "l2" ablation squares the same errors: class 0 0.25^2 x 4 / 4, class 1 (1 + 1) / 4
+    squared = separation_terms(x, masks, sources, frames, distance="l2")
+    assert squared[0].tolist() == pytest.approx([0.0625, 0.5])
 
 
 def test_config_presets_and_refusals():
@@ -75,6 +78,9 @@ def test_config_presets_and_refusals():
         make_sup_config({"preset": "huge"})
     with pytest.raises(SssleError, match="unet_channels"):
         make_sup_config({"unet_channels": 0})
+    assert cpu.distance == "l1"  # the original's
+    with pytest.raises(SssleError, match="distance"):
+        make_sup_config({"distance": "l3"})
 
 
 def test_sup_sep_trains_resumes_and_reads_levels(toy_dataset: Path, tmp_path: Path):

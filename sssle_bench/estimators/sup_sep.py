@@ -112,6 +112,9 @@ class SupSepConfig:
     silence_ratio: float = 0.01
     #: the original's per-frame inverse class-prior weights (its supervised configs: true)
     class_prior_weighting: bool = True
+    #: "l1": the original's |S - X M|; "l2": (S - X M)^2, an ablation (the mean of a
+    #: bin's ratio instead of its median; results/learning-curve/)
+    distance: str = "l1"
     learning_rate: float = 3e-3
     batch_size: int = 8
     epochs: int = 50
@@ -135,7 +138,11 @@ class SupSepConfig:
             asdict(self),
             typing.get_type_hints(SupSepConfig),
             LIMITS,
-            {"weighting": ("A", "Z"), "separator_arch": ("compact", "original")},
+            {
+                "weighting": ("A", "Z"),
+                "separator_arch": ("compact", "original"),
+                "distance": ("l1", "l2"),
+            },
         )
         warm = [] if self.warm_start is None else [self.warm_start]
         for condition in (*(self.conditions or ()), *warm):
@@ -168,12 +175,15 @@ def separation_terms(
     sources: torch.Tensor,
     frames: torch.Tensor,
     weights: torch.Tensor | None = None,
+    distance: str = "l1",
 ) -> torch.Tensor:
     """``(B, K)``: the supervised loss's term of each clip and class. Mixture ``x``
     ``(B, F, T)``, masks and isolated sources ``(B, K, F, T)`` (window-scaled
     magnitudes), non-silent frames ``(B, T)``, per-frame weights ``(B, K, T)`` (None:
-    1): ``sum |S_k - X M_k| w_k`` over non-silent elements / (non-silent frames x F)."""
-    diff = (sources - x[:, None] * masks).abs() * frames[:, None, None, :]
+    1): ``sum d(S_k - X M_k) w_k`` over non-silent elements / (non-silent frames x F),
+    ``d`` the absolute value (``"l1"``, the original's) or the square (``"l2"``)."""
+    error = sources - x[:, None] * masks
+    diff = (error.abs() if distance == "l1" else error.square()) * frames[:, None, None, :]
     if weights is not None:
         diff = diff * weights[:, :, None, :]
     count = frames.sum(dim=1).clamp(min=1.0) * x.shape[1]
@@ -308,7 +318,8 @@ class SupSep(BaseEstimator):
                     if self.cfg.class_prior_weighting
                     else None
                 )
-                loss = separation_loss(separation_terms(x, net(feats), src, frames, weights))
+                terms = separation_terms(x, net(feats), src, frames, weights, self.cfg.distance)
+                loss = separation_loss(terms)
                 if opt is not None:
                     opt.zero_grad()
                     loss.backward()
