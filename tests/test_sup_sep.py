@@ -55,9 +55,15 @@ def test_separation_loss_on_a_hand_made_clip():
     assert terms.shape == (1, 2)
     assert terms[0].tolist() == pytest.approx([0.5, (2 / 0.75) / 4])
     assert float(separation_terms(x, masks, sources, silent)[0, 1]) == 0.0
-    # the "l2" ablation squares the same errors: class 0 0.25^2 x 4 / 4, class 1 (1 + 1) / 4
+    # the "l2" ablation squares the same errors (class 0 0.25^2 x 4 / 4, class 1 (1 + 1) /
+    # 4) and divides by the mean mixture magnitude, 1 here and 2 with everything doubled
     squared = separation_terms(x, masks, sources, frames, distance="l2")
     assert squared[0].tolist() == pytest.approx([0.0625, 0.5])
+    doubled = separation_terms(2 * x, masks, 2 * sources, frames, distance="l2")
+    assert doubled[0].tolist() == pytest.approx([2 * 0.0625, 2 * 0.5])  # linear, as L1
+    assert separation_terms(2 * x, masks, 2 * sources, frames)[0].tolist() == pytest.approx(
+        [2 * 0.25, 2 * 0.5]
+    )
 
 
 def test_config_presets_and_refusals():

@@ -112,8 +112,9 @@ class SupSepConfig:
     silence_ratio: float = 0.01
     #: the original's per-frame inverse class-prior weights (its supervised configs: true)
     class_prior_weighting: bool = True
-    #: "l1": the original's |S - X M|; "l2": (S - X M)^2, an ablation (the mean of a
-    #: bin's ratio instead of its median; results/learning-curve/)
+    #: "l1": the original's |S - X M|; "l2": (S - X M)^2 over the clip's mean mixture
+    #: magnitude, an ablation (a bin's mean ratio instead of its median; see
+    #: :func:`separation_terms`)
     distance: str = "l1"
     learning_rate: float = 3e-3
     batch_size: int = 8
@@ -180,14 +181,21 @@ def separation_terms(
     """``(B, K)``: the supervised loss's term of each clip and class. Mixture ``x``
     ``(B, F, T)``, masks and isolated sources ``(B, K, F, T)`` (window-scaled
     magnitudes), non-silent frames ``(B, T)``, per-frame weights ``(B, K, T)`` (None:
-    1): ``sum d(S_k - X M_k) w_k`` over non-silent elements / (non-silent frames x F),
-    ``d`` the absolute value (``"l1"``, the original's) or the square (``"l2"``)."""
+    1): ``sum d(S_k - X M_k) w_k`` over non-silent elements / (non-silent frames x F).
+    ``d``: the absolute value (``"l1"``, the original's) or the square divided by the
+    clip's mean mixture magnitude over the same elements (``"l2"``; in magnitude units
+    like L1, so that clips weigh as they do under L1 and Adam's epsilon, 1e-8, does not
+    swamp gradients of about 1e-9)."""
     error = sources - x[:, None] * masks
     diff = (error.abs() if distance == "l1" else error.square()) * frames[:, None, None, :]
     if weights is not None:
         diff = diff * weights[:, :, None, :]
     count = frames.sum(dim=1).clamp(min=1.0) * x.shape[1]
-    return diff.sum(dim=(2, 3)) / count[:, None]
+    terms = diff.sum(dim=(2, 3)) / count[:, None]
+    if distance == "l1":
+        return terms
+    mean_mixture = (x * frames[:, None, :]).sum(dim=(1, 2)) / count
+    return terms / mean_mixture.clamp(min=1e-12)[:, None]
 
 
 def separation_loss(terms: torch.Tensor) -> torch.Tensor:
