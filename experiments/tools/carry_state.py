@@ -131,4 +131,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SssleError as exc:  # one line, not a traceback
+        raise SystemExit(f"error: {exc}") from None

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 from paired_by_condition import condition_pairs
 
+from sssle_bench.errors import SssleError
 from sssle_bench.metrics import ScoreSettings
 from sssle_bench.paths import write_text
 from sssle_bench.recipe import read_toml
@@ -72,4 +73,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SssleError as exc:  # one line, not a traceback
+        raise SystemExit(f"error: {exc}") from None
