@@ -6,7 +6,7 @@
 For each condition's separator, on ``--limit`` evenly spaced mixtures of ``--split``
 (with their saved sources): the mean mask of each class in the frames where its isolated
 source sounds and where it does not, and each class's term of the supervised training
-loss (``sup_sep.separation_terms``, mean over clips: L1 on window-scaled magnitudes,
+loss (``sup_sep.losses.separation_terms``, mean over clips: L1 on window-scaled magnitudes,
 the model's class-prior frame weights from its ``history.json``) for three masks: the
 model's, the ideal ratio mask ``min(|S_k| / |X|, 1)`` and the zero mask. A model whose
 term equals the zero mask's, while the ideal ratio mask's is far lower, has collapsed to
@@ -24,13 +24,8 @@ import torch
 
 from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.errors import SssleError
-from sssle_bench.estimators.sup_sep import (
-    SupSep,
-    _Clips,
-    active_frames,
-    prior_weights,
-    separation_terms,
-)
+from sssle_bench.estimators.sup_sep.estimator import Clips, SupSep
+from sssle_bench.estimators.sup_sep.losses import active_frames, prior_weights, separation_terms
 from sssle_bench.estimators.weak_sep.losses import non_silent_frames
 
 
@@ -49,7 +44,7 @@ def main() -> None:
         raise SystemExit(f"{args.model}: not a readable sup-sep model ({exc})") from exc
     dataset = GeneratedDataset(args.dataset)
     for condition in args.conditions.split(","):
-        clips = _Clips(dataset, args.split, condition, args.limit)
+        clips = Clips(dataset, args.split, condition, args.limit)
         priors = torch.tensor(history[condition]["priors"])
         with torch.no_grad():
             x, src, feats = est._spectra(clips.audio, clips.tracks)

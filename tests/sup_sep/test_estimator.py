@@ -1,5 +1,5 @@
-"""sup-sep: the original's supervised loss on hand-made tensors, training that resumes to
-the same weights, levels that follow the isolated sources, and hostile model folders."""
+"""sup-sep's training that resumes to the same weights, its warm start, levels that
+follow the isolated sources, and hostile model folders."""
 
 from __future__ import annotations
 
@@ -15,78 +15,8 @@ from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.errors import SssleError
 from sssle_bench.estimators import estimator_class
 from sssle_bench.estimators.run import load_trained, train
-from sssle_bench.estimators.sup_sep import (
-    active_frames,
-    make_sup_config,
-    prior_weights,
-    separation_loss,
-    separation_terms,
-)
 
 QUICK = {"preset": "cpu", "epochs": 2, "batch_size": 4, "conditions": ["none"]}
-
-
-def test_separation_loss_on_a_hand_made_clip():
-    """2 bins x 2 frames, mixture 1 everywhere; class 0's source 0.5 in both frames, class
-    1's 1.0 in frame 0 only; masks 0.25 and 1. Per element |S - X M|: class 0: 0.25 x 4;
-    class 1: 0 in frame 0, 1 in frame 1 (x2 bins). Over 2 frames x 2 bins: 1/4 + 2/4."""
-    x = torch.ones(1, 2, 2)
-    sources = torch.tensor([[[[0.5, 0.5], [0.5, 0.5]], [[1.0, 0.0], [1.0, 0.0]]]])
-    masks = torch.stack([torch.full((2, 2), 0.25), torch.ones(2, 2)])[None]
-    frames = torch.ones(1, 2)
-    assert float(separation_loss(separation_terms(x, masks, sources, frames))) == pytest.approx(
-        0.25 + 0.5
-    )
-    # frame 1 silent: only frame 0 counts, over 1 frame x 2 bins: (0.25 x 2 + 0) / 2
-    silent = torch.tensor([[1.0, 0.0]])
-    assert float(separation_loss(separation_terms(x, masks, sources, silent))) == pytest.approx(
-        0.25
-    )
-    # class-prior weights: class 1 sounds in frame 0 only; p = (0.5, 0.25)
-    active = active_frames(sources)
-    assert active.tolist() == [[[1.0, 1.0], [1.0, 0.0]]]
-    w = prior_weights(active, torch.tensor([0.5, 0.25]))
-    assert torch.allclose(w, torch.tensor([[[2.0, 2.0], [4.0, 1 / 0.75]]]))
-    # class 0: 0.25 x 2 per frame x weight 2 = 2 over 4; class 1: frame 1 (1 + 1) / 0.75 over 4
-    expected = 2 * 0.25 * 4 / 4 + (2 / 0.75) / 4
-    terms = separation_terms(x, masks, sources, frames, w)
-    assert float(separation_loss(terms)) == pytest.approx(expected)
-    # per class (the probe's terms): class 0 2 x 0.25 x 4 / 4, class 1 (2 / 0.75) / 4
-    assert terms.shape == (1, 2)
-    assert terms[0].tolist() == pytest.approx([0.5, (2 / 0.75) / 4])
-    assert float(separation_terms(x, masks, sources, silent)[0, 1]) == 0.0
-    # the "l2" ablation squares the same errors (class 0 0.25^2 x 4 / 4, class 1 (1 + 1) /
-    # 4) and divides by the mean mixture magnitude, 1 here and 2 with everything doubled
-    squared = separation_terms(x, masks, sources, frames, distance="l2")
-    assert squared[0].tolist() == pytest.approx([0.0625, 0.5])
-    doubled = separation_terms(2 * x, masks, 2 * sources, frames, distance="l2")
-    assert doubled[0].tolist() == pytest.approx([2 * 0.0625, 2 * 0.5])  # linear, as L1
-    assert separation_terms(2 * x, masks, 2 * sources, frames)[0].tolist() == pytest.approx(
-        [2 * 0.25, 2 * 0.5]
-    )
-
-
-def test_config_presets_and_refusals():
-    from sssle_bench.estimators.sup_sep import SEPARATOR_FIELDS
-    from sssle_bench.estimators.weak_sep.config import make_config
-
-    for name, lr in (("cpu", 3e-3), ("paper", 1e-4)):
-        sup, weak = make_sup_config({"preset": name}), make_config({"preset": name})
-        assert all(getattr(sup, k) == getattr(weak, k) for k in SEPARATOR_FIELDS)
-        assert sup.learning_rate == lr
-    assert make_sup_config({"preset": "paper"}).separator_arch == "original"
-    cpu = make_sup_config({"preset": "cpu"})
-    assert (cpu.unet_channels, cpu.unet_levels) == (16, 3)  # the capacity gate's width
-    assert make_sup_config({"preset": "cpu", "unet_channels": 8}).unet_channels == 8
-    with pytest.raises(SssleError, match="unknown config key"):
-        make_sup_config({"critic": 1})
-    with pytest.raises(SssleError, match="unknown preset"):
-        make_sup_config({"preset": "huge"})
-    with pytest.raises(SssleError, match="unet_channels"):
-        make_sup_config({"unet_channels": 0})
-    assert cpu.distance == "l1"  # the original's
-    with pytest.raises(SssleError, match="distance"):
-        make_sup_config({"distance": "l3"})
 
 
 def test_sup_sep_trains_resumes_and_reads_levels(toy_dataset: Path, tmp_path: Path):

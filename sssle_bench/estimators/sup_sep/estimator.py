@@ -1,223 +1,40 @@
-"""The ``sup-sep`` estimator: weak-sep's separators trained with *strong* supervision.
-
-The same U-Nets (``separator_arch``, ``unet_*``) and the same level read-out from masked
-spectrograms as ``weak-sep``, trained on the isolated sources a dataset saves
-(``generate --save-sources``) with the original's supervised loss
-(``cdsd/train_fully_supervised_separator.py`` with ``separation_loss``,
-``cdsd/losses.py`` l. 238-288, configs ``..._separator_supervised_lr1en4.json``): for
-each class, the L1 distance between the isolated source's window-scaled magnitude and
-the masked mixture's, over non-silent frames, divided by their count times the bins,
-weighed per frame by the inverse class prior (``class_prior_weighting``: 1/p where the
-class sounds, 1/(1-p) where not, p its share of the training frames), summed over
-classes, averaged over the batch. It is the ceiling of mask separation for a network
-and the capacity gate of ``weak-sep`` (issue 23).
-
-One model per background condition, like weak-sep; each epoch is checkpointed under
-``workdir/conditions/{condition}`` and a rerun resumes; the best validation epoch is
-kept (early stopping after ``patience`` epochs without a lower validation loss). With
-``warm_start`` (the ``cpu`` preset: ``"none"``, as weak-sep's), that condition's model
-trains first and every other condition's separator starts from its best weights: from
-scratch, the ``bg-20`` separator of the 16-channel network sits at a silent siren mask
-(results/learning-curve/, ``experiments/tools/probe_sup_sep.py``).
-"""
+"""``SupSep``: one separator per background condition, trained on a dataset's saved
+isolated sources (``Clips``), checkpointed every epoch, and its level read-out."""
 
 from __future__ import annotations
 
 import io
 import json
 import time
-import typing
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from ..dataset import GeneratedDataset, MixtureInfo, evenly_spaced
-from ..errors import SssleError, excerpt
-from ..paths import check_name, write_bytes, write_text
-from .base import (
+from ...dataset import GeneratedDataset, MixtureInfo, evenly_spaced
+from ...errors import SssleError, excerpt
+from ...paths import write_bytes, write_text
+from ..base import (
     BaseEstimator,
     Prediction,
     by_condition_model,
     predictions_of,
     read_estimator_json,
 )
-from .options import check_options
-from .progress import TrainingProgress, epoch_seconds, write_progress
-from .spectral import spectrogram_prediction
-from .spectral import window as sqrt_hann
-from .weak_sep.config import LIMITS as WEAK_LIMITS
-from .weak_sep.config import make_config
-from .weak_sep.data import valid_split
-from .weak_sep.losses import non_silent_frames
-from .weak_sep.networks import folded_for_inference, make_separator, separator_spectra
-from .weak_sep.torch_files import load_torch_file, load_weights
-from .weak_sep.train import weights_digest
-
-#: The fields sup-sep takes from weak-sep's preset of the same name: the separator
-#: network and its STFT (one home for the presets' widths).
-SEPARATOR_FIELDS = (
-    "sample_rate",
-    "n_fft",
-    "hop",
-    "unet_channels",
-    "unet_kernel",
-    "unet_levels",
-    "separator_arch",
-    "silence_ratio",
-)
-
-#: Learning rate per preset: weak-sep cpu's 3e-3, and the original's supervised 1e-4.
-LEARNING_RATES = {"cpu": 3e-3, "paper": 1e-4}
+from ..progress import TrainingProgress, epoch_seconds, write_progress
+from ..spectral import spectrogram_prediction
+from ..spectral import window as sqrt_hann
+from ..weak_sep.data import valid_split
+from ..weak_sep.losses import non_silent_frames
+from ..weak_sep.networks import folded_for_inference, make_separator, separator_spectra
+from ..weak_sep.torch_files import load_torch_file, load_weights
+from ..weak_sep.train import weights_digest
+from .config import make_sup_config
+from .losses import active_frames, prior_weights, separation_loss, separation_terms
 
 
-def preset_values(name: str) -> dict[str, Any]:
-    """The config values of sup-sep preset ``name`` (``cpu`` or ``paper``): weak-sep's
-    separator fields and warm start, and the preset's learning rate."""
-    if name not in LEARNING_RATES:
-        raise SssleError(f"sup-sep: unknown preset {name!r} (cpu, paper)")
-    weak = make_config({"preset": name})
-    values = {k: getattr(weak, k) for k in (*SEPARATOR_FIELDS, "warm_start")}
-    return {**values, "learning_rate": LEARNING_RATES[name]}
-
-
-#: Inclusive ranges of the numeric fields: the separator's as weak-sep's, then training's.
-LIMITS: dict[str, tuple[float | None, float | None]] = {
-    **{k: WEAK_LIMITS[k] for k in SEPARATOR_FIELDS if k in WEAK_LIMITS},
-    "learning_rate": (0.0, 1.0),
-    "batch_size": (1, 4096),
-    "epochs": (1, 100000),
-    "patience": (0, None),
-    "max_train_mixtures": (1, None),
-    "threads": (1, 1024),
-    "seed": (0, 2**32 - 1),
-}
-
-
-@dataclass(frozen=True)
-class SupSepConfig:
-    """Separator, STFT (``n_fft``/``hop`` samples at ``sample_rate`` Hz), loss and training."""
-
-    sample_rate: int = 16000
-    n_fft: int = 512
-    hop: int = 128
-    unet_channels: int = 4
-    unet_kernel: int = 5
-    unet_levels: int = 3
-    #: "compact" or "original" (weak-sep's ``separator_arch``)
-    separator_arch: str = "compact"
-    #: frames below this fraction of the clip's loudest frame (magnitude sum) are left out
-    silence_ratio: float = 0.01
-    #: the original's per-frame inverse class-prior weights (its supervised configs: true)
-    class_prior_weighting: bool = True
-    #: "l1": the original's |S - X M|; "l2": (S - X M)^2 over the clip's mean mixture
-    #: magnitude, an ablation (a bin's mean ratio instead of its median; see
-    #: :func:`separation_terms`)
-    distance: str = "l1"
-    learning_rate: float = 3e-3
-    batch_size: int = 8
-    epochs: int = 50
-    patience: int = 5
-    #: training (and validation) mixtures per condition, evenly spaced; None = all
-    max_train_mixtures: int | None = None
-    threads: int = 1
-    device: str = "cpu"
-    seed: int = 0
-    #: conditions to train one model each for; None = every condition of the dataset
-    conditions: tuple[str, ...] | None = None
-    #: a condition trained (or resumed) first whose best separator starts every other
-    #: condition's (skipped, with a log line, where the dataset lacks it); None (``""``
-    #: in TOML): each condition from its own random initialisation
-    warm_start: str | None = None
-    weighting: str = "A"
-
-    def __post_init__(self) -> None:
-        check_options(
-            "sup-sep",
-            asdict(self),
-            typing.get_type_hints(SupSepConfig),
-            LIMITS,
-            {
-                "weighting": ("A", "Z"),
-                "separator_arch": ("compact", "original"),
-                "distance": ("l1", "l2"),
-            },
-        )
-        warm = [] if self.warm_start is None else [self.warm_start]
-        for condition in (*(self.conditions or ()), *warm):
-            check_name(condition, "condition", "sup-sep config")
-        if self.hop > self.n_fft:
-            raise SssleError(f"sup-sep config: hop {self.hop} is larger than n_fft {self.n_fft}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
-
-def make_sup_config(raw: dict[str, Any]) -> SupSepConfig:
-    """A config from TOML data, optionally based on ``preset = "cpu" | "paper"``."""
-    raw = dict(raw)
-    preset = raw.pop("preset", None)
-    merged = {**({} if preset is None else preset_values(preset)), **raw}
-    unknown = sorted(set(merged) - {f.name for f in fields(SupSepConfig)})
-    if unknown:
-        raise SssleError(f"sup-sep: unknown config key(s) {', '.join(unknown)}")
-    if isinstance(merged.get("conditions"), list):
-        merged["conditions"] = tuple(merged["conditions"])
-    if merged.get("warm_start") == "":  # TOML has no null: "" switches the warm start off
-        merged["warm_start"] = None
-    return SupSepConfig(**merged)
-
-
-def separation_terms(
-    x: torch.Tensor,
-    masks: torch.Tensor,
-    sources: torch.Tensor,
-    frames: torch.Tensor,
-    weights: torch.Tensor | None = None,
-    distance: str = "l1",
-) -> torch.Tensor:
-    """``(B, K)``: the supervised loss's term of each clip and class. Mixture ``x``
-    ``(B, F, T)``, masks and isolated sources ``(B, K, F, T)`` (window-scaled
-    magnitudes), non-silent frames ``(B, T)``, per-frame weights ``(B, K, T)`` (None:
-    1): ``sum d(S_k - X M_k) w_k`` over non-silent elements / (non-silent frames x F).
-    ``d``: the absolute value (``"l1"``, the original's) or the square divided by the
-    clip's mean mixture magnitude over the same elements (``"l2"``; in magnitude units
-    like L1, so that clips weigh as they do under L1 and Adam's epsilon, 1e-8, does not
-    swamp gradients of about 1e-9)."""
-    error = sources - x[:, None] * masks
-    diff = (error.abs() if distance == "l1" else error.square()) * frames[:, None, None, :]
-    if weights is not None:
-        diff = diff * weights[:, :, None, :]
-    count = frames.sum(dim=1).clamp(min=1.0) * x.shape[1]
-    terms = diff.sum(dim=(2, 3)) / count[:, None]
-    if distance == "l1":
-        return terms
-    mean_mixture = (x * frames[:, None, :]).sum(dim=(1, 2)) / count
-    return terms / mean_mixture.clamp(min=1e-12)[:, None]
-
-
-def separation_loss(terms: torch.Tensor) -> torch.Tensor:
-    """The original's supervised loss on window-scaled magnitudes: the ``(B, K)`` terms of
-    :func:`separation_terms` summed over classes, mean over the batch."""
-    return terms.sum(dim=1).mean()
-
-
-def prior_weights(active: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
-    """The original's class-prior frame weights: ``1/p_k`` where class k sounds in a frame
-    (``active`` ``(B, K, T)`` in {0, 1}), ``1/(1 - p_k)`` where not."""
-    p = priors[None, :, None]
-    return active / p + (1 - active) / (1 - p)
-
-
-def active_frames(sources: torch.Tensor) -> torch.Tensor:
-    """``(B, K, T)``: 1 in the frames where an isolated source's magnitude is not zero
-    (Scaper's isolated events are exactly zero outside their span)."""
-    return (sources.sum(dim=2) > 1e-7).to(sources.dtype)
-
-
-class _Clips:
+class Clips:
     """Every mixture of one split and condition in memory: audio ``(N, n)``, isolated
     class tracks ``(N, K, n)`` (zeros for absent classes), float32; read once."""
 
@@ -298,7 +115,7 @@ class SupSep(BaseEstimator):
         src, _ = separator_spectra(self.cfg, tracks.reshape(b * k, n).to(device))
         return mag / self.window_sum, src.reshape(b, k, *mag.shape[1:]) / self.window_sum, feats
 
-    def _priors(self, clips: _Clips) -> torch.Tensor:
+    def _priors(self, clips: Clips) -> torch.Tensor:
         """Each class's share of the training frames it sounds in (clamped to (0, 1))."""
         counts = torch.zeros(len(self.classes), dtype=torch.float64)
         total = 0
@@ -311,7 +128,7 @@ class SupSep(BaseEstimator):
             total += active.shape[0] * active.shape[2]
         return (counts / max(total, 1)).clamp(1e-3, 1 - 1e-3).float()
 
-    def _run_epoch(self, net, clips: _Clips, priors, opt=None, order=None) -> float:
+    def _run_epoch(self, net, clips: Clips, priors, opt=None, order=None) -> float:
         net.train(opt is not None)
         order = torch.arange(len(clips.audio)) if order is None else order
         total, n = 0.0, 0
@@ -354,9 +171,9 @@ class SupSep(BaseEstimator):
             net.load_state_dict(init)
         opt = torch.optim.Adam(net.parameters(), lr=c.learning_rate)
         self.log(f"sup-sep: reading the {condition} mixtures and their sources")
-        train = _Clips(dataset, split, condition, c.max_train_mixtures)
+        train = Clips(dataset, split, condition, c.max_train_mixtures)
         name = valid_split(dataset, split)
-        valid = None if name is None else _Clips(dataset, name, condition, c.max_train_mixtures)
+        valid = None if name is None else Clips(dataset, name, condition, c.max_train_mixtures)
         priors = self._priors(train)
         history: dict[str, Any] = {"condition": condition, "priors": priors.tolist(), "epochs": []}
         if init is not None:
