@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
-import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from .errors import SssleError
 from .paths import NAME_RULE, is_safe_name
 from .sources.common import class_table
 from .sources.sonyc_backgrounds import SPLITS as BACKGROUND_SPLITS
+from .toml_files import dumps_toml, read_toml
 
 Dist = tuple[Any, ...]
 
@@ -185,17 +184,6 @@ NO_BACKGROUND = "none"
 def condition_id(lufs: float | None) -> str:
     """``none`` for no background, else ``bg<LUFS>`` (``bg-50``, ``bg0``, ``bg-12.5``)."""
     return NO_BACKGROUND if lufs is None else f"bg{lufs:g}"
-
-
-def read_toml(path: Path, what: str) -> dict[str, Any]:
-    """A TOML file's data; one clear error naming ``what`` (``recipe``, ``config``...) and the
-    file if it is missing, not UTF-8 or not valid TOML."""
-    try:
-        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SssleError(f"{what} not found: {path}") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SssleError(f"{path}: not valid TOML in UTF-8 ({exc})") from exc
 
 
 def load_recipe(path: Path) -> Recipe:
@@ -449,53 +437,3 @@ def _parse_conditions(raw: Any, problems: list[str]) -> tuple[Condition, ...]:
     if len(set(ids)) != len(ids):
         problems.append("conditions: listed twice")
     return tuple(out)
-
-
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def _toml_string(text: str) -> str:
-    """A TOML basic string: quotes, backslashes and control characters escaped."""
-    out = []
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04X}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_key(key: str) -> str:
-    """A bare key when TOML allows one, else a quoted key."""
-    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return _toml_string(v)
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
-def dumps_toml(data: dict[str, Any], prefix: str = "") -> str:
-    """Write nested dicts of scalars and lists as TOML (tables after plain keys).
-
-    Keys that are not bare TOML keys are quoted, so any string key reads back equal.
-    """
-    lines = [
-        f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)
-    ]
-    for k, v in data.items():
-        if isinstance(v, dict):
-            name = f"{prefix}{_toml_key(k)}"
-            if not v or any(not isinstance(x, dict) for x in v.values()):
-                lines += ["", f"[{name}]"]
-            lines.append(dumps_toml(v, prefix=f"{name}.").rstrip("\n"))
-    return "\n".join(line for line in lines) + "\n"

@@ -29,7 +29,7 @@ from sssle_bench.estimators.weak_sep.config import make_config
 from sssle_bench.estimators.weak_sep.critic import classifier_key
 from sssle_bench.estimators.weak_sep.shipped import checkpoint_dir
 from sssle_bench.generate.check import verify_dataset
-from sssle_bench.recipe import dumps_toml
+from sssle_bench.toml_files import dumps_toml
 
 from .conftest import REPO, TOY, generate, generate_command, parts_done, tree_digest
 

@@ -165,7 +165,7 @@ def machine(device: str) -> dict[str, Any]:
 def experiment_file(base: dict[str, Any], dataset: Path) -> str:
     """The experiment that runs: waspaa2021.toml's baseline-comparison variants (their
     overrides as written there) on ``dataset``, every variant on ``base``."""
-    from sssle_bench.recipe import dumps_toml
+    from sssle_bench.toml_files import dumps_toml
 
     paper = load_experiment(REPO / PAPER)
     names = paper.figures[FIGURE]
@@ -293,7 +293,7 @@ def _steps(run: Run, args: argparse.Namespace, timings: dict[str, Any]) -> None:
     exp_file = args.out / "experiment.toml"
     exp_file.write_text(experiment_file(base, dataset))
     sup_config = args.work / "sup-sep.toml"
-    from sssle_bench.recipe import dumps_toml
+    from sssle_bench.toml_files import dumps_toml
 
     sup_config.write_text(dumps_toml(shared))
     models, subs = args.work / "models", args.work / "submissions"

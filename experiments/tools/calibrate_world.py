@@ -31,7 +31,7 @@ from sssle_bench.estimators.spectral import ideal_ratio_mask_levels
 from sssle_bench.leaderboard import build_leaderboard
 from sssle_bench.metrics import ScoreSettings
 from sssle_bench.paths import write_text
-from sssle_bench.recipe import dumps_toml
+from sssle_bench.toml_files import dumps_toml
 
 METHODS = {
     "class-prior": {},

@@ -24,7 +24,7 @@ from paired_by_condition import condition_pairs
 from sssle_bench.errors import SssleError
 from sssle_bench.metrics import ScoreSettings
 from sssle_bench.paths import write_text
-from sssle_bench.recipe import read_toml
+from sssle_bench.toml_files import read_toml
 
 KEYS = ["condition", "class"]
 

@@ -20,8 +20,8 @@ from ..errors import SssleError, excerpt
 from ..executors import available_cores, run_tasks
 from ..levels import interval_bounds, to_mono
 from ..paths import is_safe_name, remove_file, write_text
-from ..recipe import dumps_toml, read_toml
 from ..submission import INTERVALS
+from ..toml_files import dumps_toml, read_toml
 from ..validation import COLUMNS, INTERVAL_COLUMNS, MAX_LEVEL_DB
 from . import estimator_class
 from .base import BaseEstimator, as_prediction

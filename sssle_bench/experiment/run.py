@@ -291,8 +291,8 @@ def _claim(model: Path, config: dict[str, Any]) -> bool:
 
 def _meta(sub: Path, variant: str) -> str:
     """The submission's meta.toml with the variant as its method name."""
-    from ..recipe import dumps_toml
     from ..submission import read_meta
+    from ..toml_files import dumps_toml
 
     meta = read_meta(sub / "meta.toml")
     return dumps_toml({**meta, "method": variant, "short_name": variant})

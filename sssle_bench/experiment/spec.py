@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import SssleError
 from ..paths import check_name
-from ..recipe import read_toml
+from ..toml_files import read_toml
 
 _TOP_KEYS = {"name", "description", "dataset", "method", "base", "variants", "figures", "score"}
 _DATASET_KEYS = {"path", "recipe", "data_home", "synthetic", "save_sources", "jobs"}

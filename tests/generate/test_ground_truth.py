@@ -200,7 +200,7 @@ def test_allow_repeated_source_false_never_repeats_a_clip_in_a_mixture(
     """
     import tomllib
 
-    from sssle_bench.recipe import dumps_toml
+    from sssle_bench.toml_files import dumps_toml
 
     from ..conftest import TOY, generate
 
