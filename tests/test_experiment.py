@@ -109,7 +109,7 @@ def test_an_experiment_stopped_inside_a_variant_resumes_to_the_same_model(
     stopped = CliRunner().invoke(main, [*args, str(out)])
     assert stopped.exit_code == 130 and "rerun the same command" in stopped.output
     status = CliRunner().invoke(main, ["experiment", "status", str(out)])
-    assert "1 variants: 0 scored, 0 trained, 0 training, 1 stopped, 0 waiting" in status.output
+    assert "1 variant: 0 scored, 0 trained, 0 training, 1 stopped, 0 waiting" in status.output
     assert "| only | stopped | none 1/2, best 1 |" in status.output
     assert "not running" in status.output
     monkeypatch.setattr(weak_train, "write_progress", real)

@@ -194,9 +194,10 @@ def format_status(plan: dict[str, Any], running: str, statuses: list[VariantStat
     lines = [
         f"experiment {excerpt(str(plan.get('name')))} ({excerpt(str(plan.get('method')))}): "
         f"{running}",
-        f"{len(statuses)} variants: {counts['scored']} scored, {counts['trained']} trained, "
-        f"{counts['training']} training, {starting}{waiting} waiting; training left: at most "
-        f"{minutes(total)} (one at a time; early stopping may end sooner)",
+        f"{len(statuses)} variant{'' if len(statuses) == 1 else 's'}: {counts['scored']} "
+        f"scored, {counts['trained']} trained, {counts['training']} training, {starting}"
+        f"{waiting} waiting; training left: at most {minutes(total)} (one at a time; "
+        "early stopping may end sooner)",
         "",
         "| variant | state | models (epochs done/most) | training so far | at most left |",
         "|---|---|---|---|---|",
