@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ...dataset import GeneratedDataset, MixtureInfo, evenly_spaced
-from ...errors import SssleError, excerpt
+from ...errors import SssleError
 from ...paths import write_bytes, write_text
 from ..base import (
     BaseEstimator,
@@ -28,7 +28,7 @@ from ..spectral import window as sqrt_hann
 from ..weak_sep.data import valid_split
 from ..weak_sep.losses import non_silent_frames
 from ..weak_sep.networks import folded_for_inference, make_separator, separator_spectra
-from ..weak_sep.torch_files import load_torch_file, load_weights
+from ..weak_sep.torch_files import condition_weights, load_torch_file, load_weights
 from ..weak_sep.train import weights_digest
 from .config import make_sup_config
 from .losses import active_frames, prior_weights, separation_loss, separation_terms
@@ -280,13 +280,7 @@ class SupSep(BaseEstimator):
         path = Path(directory) / "model.pt"
         saved = load_torch_file(path, "sup-sep model", ("conditions",))
         for condition in blob["conditions"]:
-            weights = (
-                saved["conditions"].get(condition)
-                if isinstance(saved["conditions"], dict)
-                else None
-            )
-            if not isinstance(weights, dict):
-                raise SssleError(f"{path}: no weights of condition {excerpt(condition)}")
+            weights = condition_weights(saved, condition, path)
             net = make_separator(est.cfg, len(est.classes)).to(torch.device(est.cfg.device))
             load_weights(net, weights, path, "separator")
             net.eval()

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ...dataset import GeneratedDataset, MixtureInfo
-from ...errors import SssleError, excerpt
+from ...errors import SssleError
 from ...paths import write_bytes, write_text
 from ..base import (
     BaseEstimator,
@@ -26,7 +26,7 @@ from .config import WeakSepConfig, make_config
 from .critic import pretrain_shared_classifier
 from .networks import folded_for_inference
 from .objective import Model
-from .torch_files import load_torch_file, load_weights
+from .torch_files import condition_weights, load_torch_file, load_weights
 from .train import fit, fit_in_parallel
 
 
@@ -149,13 +149,7 @@ class WeakSep(BaseEstimator):
         path = Path(directory) / "model.pt"
         saved = load_torch_file(path, "weak-sep model", ("conditions",))
         for condition in blob["conditions"]:
-            weights = (
-                saved["conditions"].get(condition)
-                if isinstance(saved["conditions"], dict)
-                else None
-            )
-            if not isinstance(weights, dict) or {"separator", "classifier"} - set(weights):
-                raise SssleError(f"{path}: no weights of condition {excerpt(condition)}")
+            weights = condition_weights(saved, condition, path, ("separator", "classifier"))
             model = Model(est.cfg, len(est.classes))
             load_weights(model.separator, weights["separator"], path, "separator")
             load_weights(model.classifier, weights["classifier"], path, "classifier")

@@ -57,3 +57,16 @@ def load_weights(network: torch.nn.Module, state: Any, path: Path, what: str) ->
             f"({excerpt(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 100)}); "
             "delete it to train again"
         ) from exc
+
+
+def condition_weights(
+    saved: dict[str, Any], condition: str, path: Path, parts: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The weights that a model file's ``saved["conditions"]`` (read from ``path``) holds
+    for ``condition``: a dictionary, with the keys ``parts`` if given; one line naming the
+    file otherwise."""
+    by_condition = saved["conditions"]
+    weights = by_condition.get(condition) if isinstance(by_condition, dict) else None
+    if not isinstance(weights, dict) or set(parts) - set(weights):
+        raise SssleError(f"{path}: no weights of condition {excerpt(condition)}")
+    return weights
