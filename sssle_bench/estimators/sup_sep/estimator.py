@@ -20,7 +20,6 @@ from ..base import (
     Prediction,
     by_condition_model,
     predictions_of,
-    read_estimator_json,
 )
 from ..progress import TrainingProgress, epoch_seconds, write_progress
 from ..spectral import spectrogram_prediction
@@ -28,7 +27,12 @@ from ..spectral import window as sqrt_hann
 from ..weak_sep.data import valid_split
 from ..weak_sep.losses import non_silent_frames
 from ..weak_sep.networks import folded_for_inference, make_separator, separator_spectra
-from ..weak_sep.torch_files import condition_weights, load_torch_file, load_weights
+from ..weak_sep.torch_files import (
+    condition_weights,
+    load_torch_file,
+    load_weights,
+    read_model_folder,
+)
 from ..weak_sep.train import weights_digest
 from .config import make_sup_config
 from .losses import active_frames, prior_weights, separation_loss, separation_terms
@@ -273,12 +277,9 @@ class SupSep(BaseEstimator):
 
     @classmethod
     def load(cls, directory: Path) -> SupSep:
-        fields_ = {"config": dict, "classes": list, "conditions": list}
-        blob = read_estimator_json(Path(directory) / "estimator.json", fields_)
+        blob, saved, path = read_model_folder(directory, "sup-sep model")
         est = cls(**blob["config"])
         est.classes = blob["classes"]
-        path = Path(directory) / "model.pt"
-        saved = load_torch_file(path, "sup-sep model", ("conditions",))
         for condition in blob["conditions"]:
             weights = condition_weights(saved, condition, path)
             net = make_separator(est.cfg, len(est.classes)).to(torch.device(est.cfg.device))

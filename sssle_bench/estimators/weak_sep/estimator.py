@@ -19,14 +19,13 @@ from ..base import (
     Prediction,
     by_condition_model,
     predictions_of,
-    read_estimator_json,
 )
 from ..spectral import spectrogram_prediction
 from .config import WeakSepConfig, make_config
 from .critic import pretrain_shared_classifier
 from .networks import folded_for_inference
 from .objective import Model
-from .torch_files import condition_weights, load_torch_file, load_weights
+from .torch_files import condition_weights, load_weights, read_model_folder
 from .train import fit, fit_in_parallel
 
 
@@ -142,12 +141,9 @@ class WeakSep(BaseEstimator):
 
     @classmethod
     def load(cls, directory: Path) -> WeakSep:
-        fields = {"config": dict, "classes": list, "conditions": list}
-        blob = read_estimator_json(Path(directory) / "estimator.json", fields)
+        blob, saved, path = read_model_folder(directory, "weak-sep model")
         est = cls(**blob["config"])
         est.classes = blob["classes"]
-        path = Path(directory) / "model.pt"
-        saved = load_torch_file(path, "weak-sep model", ("conditions",))
         for condition in blob["conditions"]:
             weights = condition_weights(saved, condition, path, ("separator", "classifier"))
             model = Model(est.cfg, len(est.classes))

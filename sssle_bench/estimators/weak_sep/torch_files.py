@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ...errors import SssleError, excerpt
+from ..base import read_estimator_json
 
 
 def load_torch_file(
@@ -70,3 +71,14 @@ def condition_weights(
     if not isinstance(weights, dict) or set(parts) - set(weights):
         raise SssleError(f"{path}: no weights of condition {excerpt(condition)}")
     return weights
+
+
+def read_model_folder(directory: Path, what: str) -> tuple[dict[str, Any], dict[str, Any], Path]:
+    """A per-condition model folder of a separator estimator (a ``what``, e.g. "weak-sep
+    model"): its ``estimator.json`` (config, classes, conditions, checked for type), the
+    dictionary its ``model.pt`` holds (weights only, with ``conditions``) and that file's
+    path, for :func:`condition_weights`."""
+    fields = {"config": dict, "classes": list, "conditions": list}
+    blob = read_estimator_json(Path(directory) / "estimator.json", fields)
+    path = Path(directory) / "model.pt"
+    return blob, load_torch_file(path, what, ("conditions",)), path
