@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from .errors import SssleError, bounded
+from .errors import SssleError, user_message
 from .executors import SCHEDULER_ENV
 
 data_home_option = click.option(
@@ -63,13 +63,8 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except SssleError as exc:
-            click.echo(f"error: {bounded(str(exc))}", err=True)
-            sys.exit(2)
-        except OSError as exc:
-            # Permissions, a full disk, a file where a folder belongs: the user can act on it.
-            where = f"{exc.filename}: " if exc.filename else ""
-            click.echo(f"error: {bounded(f'{where}{exc.strerror or exc}')}", err=True)
+        except (SssleError, OSError) as exc:
+            click.echo(user_message(exc), err=True)
             sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted; rerun the same command to resume", err=True)

@@ -53,6 +53,16 @@ def bounded(message: str) -> str:
     return "\n".join(cut)
 
 
+def user_message(exc: SssleError | OSError) -> str:
+    """The one line a command prints for an error the user can act on: the package's own
+    message, or an OS error's file and reason (permissions, a full disk, a file where a
+    folder belongs), :func:`bounded`, after ``error:``."""
+    if isinstance(exc, SssleError):
+        return f"error: {bounded(str(exc))}"
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"error: {bounded(f'{where}{exc.strerror or exc}')}"
+
+
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]!|~<>&])")
 #: A spreadsheet reads a cell that begins with one of these as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

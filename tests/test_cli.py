@@ -89,3 +89,11 @@ def test_predict_some_conditions_from_the_command_line(toy_dataset: Path, tmp_pa
     assert full.exit_code == 2 and "missing" in full.output
     odd = CliRunner().invoke(main, [*board, "--out", str(tmp_path / "d"), "--condition", "bg-7"])
     assert odd.exit_code == 2 and odd.output.startswith("error:") and "bg-7" in odd.output
+
+
+def test_an_os_error_is_one_line_naming_the_path(toy_dataset: Path, tmp_path: Path):
+    (tmp_path / "a-file").write_text("not a folder")
+    out = tmp_path / "a-file" / "model"
+    result = CliRunner().invoke(main, ["train", "class-prior", str(toy_dataset), "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.output == f"error: {out}: Not a directory\n"

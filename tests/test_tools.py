@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -250,3 +251,69 @@ def test_recalibrate_takes_each_condition_and_class_mean_error_out():
     assert out.columns.tolist() == predictions.columns.tolist()
     assert out["level_db"].tolist() == [-18.5, -17.0, -20.0]  # siren: no offset fitted
     assert out["lafmax_db"].tolist() == [-8.5, -7.0, -10.0]
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (SssleError("x.csv: no column 'class'"), "error: x.csv: no column 'class'"),
+        (
+            FileNotFoundError(2, "No such file or directory", "/d/m.json"),
+            "error: /d/m.json: No such file or directory",
+        ),
+        (SssleError("\x1b[31mforged"), "error: \\x1b[31mforged"),
+    ],
+)
+def test_a_tools_user_error_is_one_line_and_exit_code_2(capsys, error, line):
+    def main():
+        raise error
+
+    with pytest.raises(SystemExit) as info:
+        _tool("tool_main").run_tool(main)
+    assert info.value.code == 2
+    assert capsys.readouterr().err == line + "\n"
+
+
+def test_a_tools_bug_is_still_a_traceback_and_success_exits_0():
+    run_tool = _tool("tool_main").run_tool
+    with pytest.raises(ZeroDivisionError):
+        run_tool(lambda: 1 / 0)
+    with pytest.raises(SystemExit) as info:
+        run_tool(lambda: None)
+    assert info.value.code == 0
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.stem for p in (REPO / "experiments" / "tools").glob("*.py"))
+)
+def test_every_tool_runs_its_main_through_run_tool(name):
+    if name == "tool_main":
+        return
+    source = (REPO / "experiments" / "tools" / f"{name}.py").read_text(encoding="utf-8")
+    assert source.rstrip().endswith('if __name__ == "__main__":\n    run_tool(main)'), name
+
+
+def test_a_tool_given_a_missing_dataset_says_so_in_one_line(tmp_path: Path):
+    submissions = REPO / "results" / "learning-curve" / "submissions"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "experiments" / "tools" / "learning_curve.py"),
+            str(tmp_path / "absent"),
+            "--method",
+            f"both={submissions}/both-n300-s0",
+            "--reference",
+            f"class-prior={submissions}/class-prior",
+            "--conditions",
+            "none",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    missing = tmp_path / "absent" / "manifest.json"
+    assert result.stderr == f"error: {missing} not found: not a complete sssle-bench dataset\n"
+    assert not (tmp_path / "out").exists()

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tool_main import run_tool
 
 from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.estimators.base import Prediction, as_prediction
@@ -189,4 +190,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

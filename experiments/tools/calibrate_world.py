@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import soundfile as sf
+from tool_main import run_tool
 
 from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.estimators.run import predict, train
@@ -102,4 +103,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 from paired_by_condition import condition_pairs, interval  # beside this script
+from tool_main import run_tool
 
 from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.estimators.run import load_trained, train
@@ -178,4 +179,4 @@ def table(results: list[dict], classes: list[str], prior: dict) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

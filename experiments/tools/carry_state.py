@@ -23,6 +23,8 @@ import json
 import re
 from pathlib import Path
 
+from tool_main import run_tool
+
 from sssle_bench.errors import SssleError
 from sssle_bench.paths import check_name, write_bytes, write_text
 
@@ -131,7 +133,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SssleError as exc:  # one line, not a traceback
-        raise SystemExit(f"error: {exc}") from None
+    run_tool(main)

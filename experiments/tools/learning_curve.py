@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from paired_by_condition import condition_pairs  # beside this script
+from tool_main import run_tool
 
 from sssle_bench.metrics import ScoreSettings
 from sssle_bench.significance import paired_bootstrap, per_mixture
@@ -232,4 +233,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tool_main import run_tool
 
 from sssle_bench.leaderboard.build import present_pairs
 from sssle_bench.metrics import ScoreSettings
@@ -149,4 +150,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

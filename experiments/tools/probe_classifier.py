@@ -15,6 +15,7 @@ import argparse
 
 import numpy as np
 import torch
+from tool_main import run_tool
 
 from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.estimators.weak_sep.config import make_config
@@ -75,4 +76,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

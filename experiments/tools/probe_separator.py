@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from tool_main import run_tool
 
 from sssle_bench.audio import read_audio
 from sssle_bench.dataset import GeneratedDataset
@@ -180,4 +181,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 
 import torch
+from tool_main import run_tool
 
 from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.errors import SssleError
@@ -69,4 +70,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 from paired_by_condition import condition_pairs
+from tool_main import run_tool
 
-from sssle_bench.errors import SssleError
 from sssle_bench.metrics import ScoreSettings
 from sssle_bench.paths import write_text
 from sssle_bench.toml_files import read_toml
@@ -73,7 +73,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SssleError as exc:  # one line, not a traceback
-        raise SystemExit(f"error: {exc}") from None
+    run_tool(main)

@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from tool_main import run_tool
 
 from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.demo import weak_sep_config
@@ -168,4 +169,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

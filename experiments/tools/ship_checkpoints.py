@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tool_main import run_tool
 
 from sssle_bench.dataset import GeneratedDataset
 from sssle_bench.errors import SssleError
@@ -95,4 +96,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)
