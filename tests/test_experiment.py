@@ -318,13 +318,14 @@ def test_shipped_experiments_are_valid():
             assert (config["epochs"], config["patience"]) == schedule
             if name == "learning-curve":
                 assert (config["classifier_epochs"], config["classifier_patience"]) == schedule
-    # the learning-rate and loss runs are sup-sep-n300-s0 of the curve with one resolved
+    # the learning-rate, loss and width runs are sup-sep-n300-s0 of the curve with one resolved
     # value changed each
     sup = load_experiment(REPO / "experiments" / "learning-curve-sup.toml")
     base = estimator_class("sup-sep")(**variant_config(sup, "sup-sep-n300-s0")).config
     for file, change in (
         ("sup-sep-lr", {"learning_rate": (3e-3, 1e-3)}),
         ("sup-sep-loss", {"distance": ("l1", "l2")}),
+        ("sup-sep-width", {"unet_channels": (16, 32)}),
     ):
         single = load_experiment(REPO / "experiments" / f"{file}.toml")
         (name,) = single.variants
