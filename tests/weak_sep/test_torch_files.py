@@ -75,6 +75,21 @@ def test_a_model_folder_is_its_json_and_its_weights(tmp_path):
             r"estimator\.json: no conditions",
         ),
         ('{"config": {}, "classes": "dog", "conditions": []}', {"conditions": {}}, "no classes"),
+        (
+            GOOD_JSON.replace('"dog"', '"../../x"'),
+            {"conditions": {}},
+            "class '../../x' is not a safe",
+        ),
+        (
+            GOOD_JSON.replace('["none"]', '["none", 3]'),
+            {"conditions": {}},
+            "condition 3 is not a safe",
+        ),
+        (
+            GOOD_JSON.replace('["dog"]', '["dog", "dog"]'),
+            {"conditions": {}},
+            "a class is listed twice",
+        ),
         (GOOD_JSON, {"weights": {}}, r"model\.pt: not a weak-sep model .* \(no conditions\)"),
         (GOOD_JSON, {"conditions": _Planted()}, r"model\.pt: .*refused unread .*could run code"),
     ],

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ...errors import SssleError, excerpt
+from ...paths import check_name
 from ..base import read_estimator_json
 
 
@@ -75,10 +76,17 @@ def condition_weights(
 
 def read_model_folder(directory: Path, what: str) -> tuple[dict[str, Any], dict[str, Any], Path]:
     """A per-condition model folder of a separator estimator (a ``what``, e.g. "weak-sep
-    model"): its ``estimator.json`` (config, classes, conditions, checked for type), the
+    model"): its ``estimator.json`` (config, classes, conditions: checked for type, each
+    class and condition a safe name, none twice), the
     dictionary its ``model.pt`` holds (weights only, with ``conditions``) and that file's
     path, for :func:`condition_weights`."""
     fields = {"config": dict, "classes": list, "conditions": list}
-    blob = read_estimator_json(Path(directory) / "estimator.json", fields)
+    where = Path(directory) / "estimator.json"
+    blob = read_estimator_json(where, fields)
+    for key, kind in (("classes", "class"), ("conditions", "condition")):
+        for name in blob[key]:
+            check_name(name, kind, str(where))
+        if len(set(blob[key])) != len(blob[key]):
+            raise SssleError(f"{where}: a {kind} is listed twice in {key}")
     path = Path(directory) / "model.pt"
     return blob, load_torch_file(path, what, ("conditions",)), path
