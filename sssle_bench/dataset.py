@@ -27,7 +27,7 @@ import pandas as pd
 from .audio import read_audio
 from .errors import SssleError
 from .levels import to_mono
-from .paths import check_name, check_relative
+from .paths import check_name, check_names, check_relative
 from .recipe import NO_BACKGROUND, Recipe, load_recipe
 
 
@@ -103,9 +103,8 @@ def check_manifest(manifest: Any, where: str) -> dict[str, Any]:
         check_name(split, "split", where)
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise SssleError(f"{where}: split {split!r} size {n!r} is not an integer >= 0")
-    for what in ("conditions", "classes"):
-        for name in manifest[what]:
-            check_name(name, what[:-1] if what == "conditions" else "class", where)
+    check_names(manifest["conditions"], "condition", where)
+    check_names(manifest["classes"], "class", where)
     for rel, digest in manifest["files"].items():
         check_relative(rel, where)
         if not isinstance(digest, str):

@@ -61,6 +61,11 @@ def check_name(value: object, what: str, where: str) -> str:
     return value  # type: ignore[return-value]
 
 
+def check_names(values: list[object], what: str, where: str) -> list[str]:
+    """:func:`check_name` on each of ``values`` (a file's list of classes, conditions)."""
+    return [check_name(value, what, where) for value in values]
+
+
 def check_relative(rel: object, where: str) -> str:
     """A ``/``-separated relative path whose every component is a safe name."""
     parts = rel.split("/") if isinstance(rel, str) else []

@@ -17,6 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from sssle_bench.cli import main
+from sssle_bench.dataset import check_manifest
+from sssle_bench.errors import SssleError
 
 from .conftest import TOY
 
@@ -395,3 +397,19 @@ def test_no_traceback_one_error_line(
     assert "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.lower().startswith("error")]
     assert len(errors) == 1, (args, result.output)
+
+
+@pytest.mark.parametrize(
+    ("key", "names", "message"),
+    [
+        ("classes", ["dog_bark", "../../x"], "class '../../x' is not a safe name"),
+        ("conditions", ["none", 3], "condition 3 is not a safe name"),
+    ],
+)
+def test_a_manifests_classes_and_conditions_must_be_safe_names(
+    toy_dataset: Path, key: str, names: list, message: str
+):
+    manifest = json.loads((toy_dataset / "manifest.json").read_text())
+    with pytest.raises(SssleError, match=f"^where: {message}"):
+        check_manifest({**manifest, key: names}, "where")
+    assert check_manifest(manifest, "where") == manifest

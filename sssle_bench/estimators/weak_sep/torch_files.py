@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from ...errors import SssleError, excerpt
-from ...paths import check_name
+from ...paths import check_names
 from ..base import read_estimator_json
 
 
@@ -84,8 +84,7 @@ def read_model_folder(directory: Path, what: str) -> tuple[dict[str, Any], dict[
     where = Path(directory) / "estimator.json"
     blob = read_estimator_json(where, fields)
     for key, kind in (("classes", "class"), ("conditions", "condition")):
-        for name in blob[key]:
-            check_name(name, kind, str(where))
+        check_names(blob[key], kind, str(where))
         if len(set(blob[key])) != len(blob[key]):
             raise SssleError(f"{where}: a {kind} is listed twice in {key}")
     path = Path(directory) / "model.pt"
